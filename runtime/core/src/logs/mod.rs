@@ -1,0 +1,1 @@
+//! Log pipeline and reader.
