@@ -1,1 +1,7 @@
-//! Log pipeline and reader.
+//! Logs: the pipeline the shim runs on a container's output, the options it
+//! consumes, and the reader behind `logs`.
+
+pub mod batch;
+pub mod options;
+pub mod pipeline;
+pub mod setup;
