@@ -25,6 +25,10 @@ use std::ffi::{CString, c_void};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub mod attrs;
+pub mod tag;
+pub mod units;
+
 pub use lookout_abi as abi;
 use lookout_abi::{
     LK_DROP, LK_FATAL, LK_OK, LK_REC_PARTIAL, LK_REC_PARTIAL_LAST, LK_RETRY, LkBytes,

@@ -234,13 +234,11 @@ impl Splitter {
             .iter()
             .map(|s| {
                 bytes += s.len;
+                // SAFETY: start + len <= buf.len(): every span lies within
+                // the buffer.
+                let ptr = unsafe { base.add(s.start) };
                 LkLogRecord {
-                    // SAFETY: start + len <= buf.len(): every span lies
-                    // within the buffer.
-                    line: LkBytes {
-                        ptr: unsafe { base.add(s.start) },
-                        len: s.len,
-                    },
+                    line: LkBytes { ptr, len: s.len },
                     time_unix_nano: s.time,
                     stream: self.stream,
                     flags: s.flags,

@@ -4,4 +4,5 @@
 pub mod batch;
 pub mod options;
 pub mod pipeline;
+pub mod reader;
 pub mod setup;

@@ -237,6 +237,7 @@ impl Queue {
                 to: recs.len(),
                 bytes: batch.bytes(),
             });
+            stats.queued_bytes.store(st.bytes as u64, Relaxed);
         } else {
             if st.disabled {
                 drop(st);
@@ -268,12 +269,12 @@ impl Queue {
                     bytes,
                 });
             }
+            stats.queued_bytes.store(st.bytes as u64, Relaxed);
             drop(st);
             if to < recs.len() {
                 stats.drop_recs(&recs[to..]);
             }
         }
-        stats.queued_bytes.store(self.lock().bytes as u64, Relaxed);
         self.not_empty.notify_one();
     }
 

@@ -199,9 +199,8 @@ impl Plugin {
         // version of the descriptor.
         let (size, major, minor) =
             unsafe { ((*desc).struct_size, (*desc).abi_major, (*desc).abi_minor) };
-        // SAFETY: as above; a name pointer exists in every v1 descriptor and
-        // we only read it when the size covers it.
         let name_hint = if size >= std::mem::offset_of!(LkPlugin, name) + 8 {
+            // SAFETY: as above; the size covers the name pointer.
             cstr(unsafe { (*desc).name }).unwrap_or_default()
         } else {
             String::new()

@@ -34,14 +34,15 @@ impl PluginPath {
             if let Some(prefix) = bindir.parent() {
                 dirs.push(prefix.join("lib/lookout/plugins"));
             }
-            // Test binaries live in target/<profile>/deps; the libraries in
-            // target/<profile>.
-            if bindir.file_name().is_some_and(|n| n == "deps") {
-                if let Some(p) = bindir.parent() {
-                    dirs.push(p.to_path_buf());
-                }
-            }
+            // Test binaries live in target/<profile>/deps, next to the
+            // libraries this build made; target/<profile> may hold older
+            // copies, so it comes after.
+            let parent = bindir
+                .parent()
+                .filter(|_| bindir.file_name().is_some_and(|n| n == "deps"))
+                .map(Path::to_path_buf);
             dirs.push(bindir);
+            dirs.extend(parent);
         }
         if let Some(extra) = std::env::var_os(PLUGIN_PATH_ENV) {
             dirs.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
