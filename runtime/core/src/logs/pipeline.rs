@@ -198,6 +198,11 @@ struct QueueState {
     bytes: usize,
     closed: bool,
     disabled: bool,
+    /// The driver thread sleeps on `not_empty` (std's notify always makes a
+    /// syscall, so it is only called when someone waits).
+    consumer_waiting: bool,
+    /// Readers sleeping on `not_full`.
+    producers_waiting: usize,
 }
 
 /// A driver's bounded queue.
@@ -223,7 +228,9 @@ impl Queue {
         let mut st = self.lock();
         if self.blocking {
             while !st.disabled && !st.entries.is_empty() && st.bytes + batch.bytes() > self.cap {
+                st.producers_waiting += 1;
                 st = self.not_full.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.producers_waiting -= 1;
             }
             if st.disabled {
                 drop(st);
@@ -238,6 +245,9 @@ impl Queue {
                 bytes: batch.bytes(),
             });
             stats.queued_bytes.store(st.bytes as u64, Relaxed);
+            if st.consumer_waiting {
+                self.not_empty.notify_one();
+            }
         } else {
             if st.disabled {
                 drop(st);
@@ -270,12 +280,15 @@ impl Queue {
                 });
             }
             stats.queued_bytes.store(st.bytes as u64, Relaxed);
+            let wake = st.consumer_waiting && to > 0;
             drop(st);
+            if wake {
+                self.not_empty.notify_one();
+            }
             if to < recs.len() {
                 stats.drop_recs(&recs[to..]);
             }
         }
-        self.not_empty.notify_one();
     }
 
     /// Takes up to `max` records' worth of entries; waits while empty.
@@ -283,7 +296,9 @@ impl Queue {
     fn pop(&self, out: &mut Vec<Entry>, max: usize) -> bool {
         let mut st = self.lock();
         while st.entries.is_empty() && !st.closed {
+            st.consumer_waiting = true;
             st = self.not_empty.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.consumer_waiting = false;
         }
         if st.entries.is_empty() {
             return false;
@@ -306,8 +321,11 @@ impl Queue {
         let mut st = self.lock();
         st.bytes -= bytes;
         stats.queued_bytes.store(st.bytes as u64, Relaxed);
+        let wake = st.producers_waiting > 0;
         drop(st);
-        self.not_full.notify_all();
+        if wake {
+            self.not_full.notify_all();
+        }
     }
 
     fn close(&self) {
@@ -374,6 +392,8 @@ impl Pipeline {
                     bytes: 0,
                     closed: false,
                     disabled: false,
+                    consumer_waiting: false,
+                    producers_waiting: 0,
                 }),
                 not_empty: Condvar::new(),
                 not_full: Condvar::new(),
@@ -449,6 +469,7 @@ impl Pipeline {
         let mut srcs: Vec<Option<(OwnedFd, Splitter)>> = Vec::new();
         for (i, (fd, stream)) in sources.into_iter().enumerate() {
             set_nonblocking(&fd)?;
+            grow_pipe(&fd);
             ep.add(
                 fd.as_fd(),
                 EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, i as u64),
@@ -473,6 +494,7 @@ impl Pipeline {
                 for _ in 0..4 {
                     match self.read_once(fd, sp)? {
                         ReadResult::Data => continue,
+                        ReadResult::Drained => break,
                         ReadResult::WouldBlock => break,
                         ReadResult::Eof => {
                             let _ = ep.delete(fd.as_fd());
@@ -516,6 +538,10 @@ impl Pipeline {
         self.dispatch(b);
         Ok(if eof {
             ReadResult::Eof
+        } else if r < spare {
+            // A short read emptied the pipe: back to epoll rather than a
+            // read that would only say EAGAIN.
+            ReadResult::Drained
         } else {
             ReadResult::Data
         })
@@ -568,8 +594,20 @@ impl Drop for Pipeline {
 
 enum ReadResult {
     Data,
+    Drained,
     WouldBlock,
     Eof,
+}
+
+/// Pipe capacity the pipeline asks for: lets the writer run ahead while a
+/// driver is busy, and makes reads large.
+pub const PIPE_SIZE: i32 = 1 << 20;
+
+/// Grows a pipe to [`PIPE_SIZE`] (best effort: not a pipe, or above the
+/// system's pipe-max-size, keeps the current size).
+fn grow_pipe(fd: &OwnedFd) {
+    // SAFETY: F_SETPIPE_SZ on an fd we own; failure is harmless.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
