@@ -3,7 +3,7 @@
 # (root), and builds the embedded busybox image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=(busybox-static gzip file procps util-linux)
+need=(busybox-static gzip file procps util-linux gcc g++)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
