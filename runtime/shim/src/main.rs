@@ -220,10 +220,8 @@ fn main() -> Result<()> {
                 }
             })?;
             out.flush()?;
-            if let Some(e) = werr {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e.into());
-                }
+            if let Some(e) = werr.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+                return Err(e.into());
             }
             Ok(())
         }
