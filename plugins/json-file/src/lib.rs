@@ -48,8 +48,9 @@ pub const KNOWN_OPTIONS: [&str; 8] = [
 ];
 
 /// A batch is written in segments of at most about this many bytes, so a
-/// huge batch does not grow the buffer without bound.
-const SEGMENT_MAX: usize = 1 << 20;
+/// huge batch does not grow the buffer without bound, and a nearly full disk
+/// still takes the records that fit (a failed segment is cut back whole).
+const SEGMENT_MAX: usize = 64 << 10;
 
 /// Validated options.
 #[derive(Debug)]

@@ -82,6 +82,8 @@ pub struct DriverStats {
     calls: AtomicU64,
     retries: AtomicU64,
     queued_bytes: AtomicU64,
+    /// Set when the pipeline is dropped without `close`: retries give up.
+    abandoned: std::sync::atomic::AtomicBool,
     failure: Mutex<Option<String>>,
     latency: Mutex<Histogram<u64>>,
     call_time: Mutex<Histogram<u64>>,
@@ -148,6 +150,7 @@ impl DriverStats {
             calls: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             queued_bytes: AtomicU64::new(0),
+            abandoned: std::sync::atomic::AtomicBool::new(false),
             failure: Mutex::new(None),
             latency: Mutex::new(histogram()),
             call_time: Mutex::new(histogram()),
@@ -581,7 +584,10 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
+        // Dropped without close (an error path): stop retrying, so a driver
+        // stuck on a full disk cannot hang the caller.
         for d in &self.drivers {
+            d.stats.abandoned.store(true, Relaxed);
             d.queue.close();
         }
         for d in &mut self.drivers {
@@ -711,9 +717,15 @@ fn write_all(sink: &mut dyn Sink, recs: &[LkLogRecord], stats: &DriverStats) -> 
                 delivered(rest.len());
                 return true;
             }
-            WriteOutcome::Retry { written, .. } => {
+            WriteOutcome::Retry { written, message } => {
                 delivered(written);
                 pos += written;
+                if stats.abandoned.load(Relaxed) {
+                    stats.drop_recs(&recs[pos..]);
+                    *stats.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(format!("abandoned while retrying: {message}"));
+                    return false;
+                }
                 stats.retries.fetch_add(1, Relaxed);
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(RETRY_MAX);
