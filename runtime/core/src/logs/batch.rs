@@ -111,17 +111,6 @@ pub struct Splitter {
     next_partial_id: u64,
 }
 
-/// A record under construction: offsets into the batch buffer.
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    start: usize,
-    len: usize,
-    time: i64,
-    flags: u32,
-    id: u64,
-    ordinal: u32,
-}
-
 impl Splitter {
     /// A splitter for one stream (`LK_STREAM_*`), cutting lines longer than
     /// `max_line` bytes (without the newline) into partial records.
@@ -171,12 +160,19 @@ impl Splitter {
         pool: Option<Arc<BufPool>>,
     ) -> Batch {
         let carried = self.carry.len();
-        let mut spans: Vec<Span> = Vec::with_capacity(buf.len() / 64 + 2);
+        let n = buf.len();
+        // Records point straight into `buf`: its heap block does not move
+        // when the Vec moves into the Batch.
+        let mut recs: Vec<LkLogRecord> = Vec::with_capacity(n / 64 + 2);
+        let mut bytes = 0usize;
+        let mut push = |rec: LkLogRecord| {
+            bytes += rec.line.len;
+            recs.push(rec);
+        };
         // Start of the current line and its time.
         let mut start = 0usize;
         let mut time = if carried > 0 { self.carry_time } else { now };
         let mut search = carried;
-        let n = buf.len();
         loop {
             // Cut chunks while the pending line is at least max_line long
             // without a newline in its first max_line bytes.
@@ -184,8 +180,7 @@ impl Splitter {
             let nl = memchr::memchr(b'\n', &buf[search.min(n)..n.min(limit)]).map(|i| search + i);
             match nl {
                 Some(i) => {
-                    let len = i + 1 - start;
-                    spans.push(self.finish_line(start, len, time));
+                    push(self.finish_line(&buf[start..=i], time));
                     start = i + 1;
                     search = start;
                     // Carried bytes never hold a newline, so every later
@@ -193,23 +188,16 @@ impl Splitter {
                     time = now;
                 }
                 None if n >= limit => {
-                    // A full chunk with no newline: a partial record.
+                    // A full chunk with no newline: a partial record. Later
+                    // chunks keep the first chunk's time.
                     let (id, ord) = *self.partial.get_or_insert_with(|| {
                         self.next_partial_id = self.next_partial_id.wrapping_add(1 << 8);
                         (self.next_partial_id, 1)
                     });
-                    spans.push(Span {
-                        start,
-                        len: self.max_line,
-                        time,
-                        flags: LK_REC_PARTIAL,
-                        id,
-                        ordinal: ord,
-                    });
+                    push(self.record(&buf[start..limit], time, LK_REC_PARTIAL, id, ord));
                     self.partial = Some((id, ord + 1));
                     start = limit;
                     search = start;
-                    // Later chunks keep the first chunk's time.
                 }
                 None => break,
             }
@@ -218,7 +206,7 @@ impl Splitter {
         self.carry.clear();
         if start < n {
             if eof {
-                spans.push(self.finish_line(start, n - start, time));
+                push(self.finish_line(&buf[start..], time));
             } else {
                 self.carry.extend_from_slice(&buf[start..]);
                 self.carry_time = time;
@@ -226,28 +214,8 @@ impl Splitter {
         } else if eof && self.partial.is_some() {
             // The line was cut exactly at the end of output: close it with an
             // empty last chunk so readers see where it ends.
-            spans.push(self.finish_line(n, 0, time));
+            push(self.finish_line(&buf[n..], time));
         }
-        let mut bytes = 0usize;
-        let base = buf.as_ptr();
-        let recs = spans
-            .iter()
-            .map(|s| {
-                bytes += s.len;
-                // SAFETY: start + len <= buf.len(): every span lies within
-                // the buffer.
-                let ptr = unsafe { base.add(s.start) };
-                LkLogRecord {
-                    line: LkBytes { ptr, len: s.len },
-                    time_unix_nano: s.time,
-                    stream: self.stream,
-                    flags: s.flags,
-                    partial_id: s.id,
-                    partial_ordinal: s.ordinal,
-                    reserved: 0,
-                }
-            })
-            .collect();
         Batch {
             buf,
             recs,
@@ -257,25 +225,25 @@ impl Splitter {
         }
     }
 
-    /// The span of a line that ends here (with its newline, or at EOF).
-    fn finish_line(&mut self, start: usize, len: usize, time: i64) -> Span {
+    fn record(&self, line: &[u8], time: i64, flags: u32, id: u64, ordinal: u32) -> LkLogRecord {
+        LkLogRecord {
+            line: LkBytes::from_slice(line),
+            time_unix_nano: time,
+            stream: self.stream,
+            flags,
+            partial_id: id,
+            partial_ordinal: ordinal,
+            reserved: 0,
+        }
+    }
+
+    /// The record of a line that ends here (with its newline, or at EOF).
+    fn finish_line(&mut self, line: &[u8], time: i64) -> LkLogRecord {
         match self.partial.take() {
-            Some((id, ord)) => Span {
-                start,
-                len,
-                time,
-                flags: LK_REC_PARTIAL | LK_REC_PARTIAL_LAST,
-                id,
-                ordinal: ord,
-            },
-            None => Span {
-                start,
-                len,
-                time,
-                flags: 0,
-                id: 0,
-                ordinal: 0,
-            },
+            Some((id, ord)) => {
+                self.record(line, time, LK_REC_PARTIAL | LK_REC_PARTIAL_LAST, id, ord)
+            }
+            None => self.record(line, time, 0, 0, 0),
         }
     }
 }
