@@ -35,6 +35,16 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The log reader behind `logs`: a json-file log read whole, `tail 10`
+    /// and `since`, beside `cat` and `tail` on the same file.
+    Reader {
+        /// Records in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: u64,
+        /// Scratch directory (default: a new dir under /tmp).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Internal: one measurement, printed as a result line.
     #[command(hide = true)]
     One {
@@ -479,9 +489,141 @@ fn logs(lines: u64, dir: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Best of three wall-clock times of `f`, which returns a count to check.
+fn best_of(mut f: impl FnMut() -> Result<u64>, want: u64) -> Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let n = f()?;
+        best = best.min(t.elapsed());
+        if n != want {
+            bail!("expected {want} records, got {n}");
+        }
+    }
+    Ok(best)
+}
+
+fn reader(lines: u64, dir: Option<PathBuf>) -> Result<()> {
+    use lookout_core::logs::reader::{LogReader, ReadOptions, StopSignal};
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("lookout-bench-reader-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir)?;
+    let id = "e".repeat(64);
+    // The log, written by the real pipeline and json-file plugin.
+    let meta = ContainerMeta {
+        id: id.clone(),
+        log_dir: dir.clone(),
+        ..Default::default()
+    };
+    let (_, specs) = setup::open(
+        &plugin_path(),
+        &[DriverRequest::new("json-file", &[])],
+        &meta,
+    )?;
+    let p = Pipeline::start(specs, 16 * 1024)?;
+    let (data, _) = workload_bytes("d", lines);
+    let mut sp = p.splitter(LK_STREAM_STDOUT);
+    p.submit(&mut sp, &data, true);
+    drop(data);
+    let rep = p.close();
+    if rep.drivers[0].delivered != lines {
+        bail!("writing the log lost records: {:?}", rep.drivers[0]);
+    }
+    let file = dir.join(format!("{id}-json.log"));
+    let size = std::fs::metadata(&file)?.len();
+    // The since point: the time of the record 1000 from the end.
+    let mut times = Vec::new();
+    let stop = StopSignal::new();
+    let rd = LogReader::new(&dir, &id);
+    rd.read(
+        &ReadOptions {
+            tail: Some(1000),
+            ..Default::default()
+        },
+        &stop,
+        |e| {
+            times.push(e.time_unix_nano);
+            true
+        },
+    )?;
+    let since = *times.first().context("empty log")?;
+    // Records share their read's time, so more than 1000 may qualify.
+    let mut want_since = 0u64;
+    rd.read(&ReadOptions::default(), &stop, |e| {
+        want_since += u64::from(e.time_unix_nano >= since);
+        true
+    })?;
+    let count = |opts: ReadOptions| -> Result<u64> {
+        let mut n = 0u64;
+        rd.read(&opts, &stop, |_| {
+            n += 1;
+            true
+        })?;
+        Ok(n)
+    };
+    let sh = |cmd: &str| -> Result<u64> {
+        let st = Command::new("sh").args(["-c", cmd]).status()?;
+        if !st.success() {
+            bail!("{cmd} failed");
+        }
+        Ok(0)
+    };
+    let f = file.display().to_string();
+    // Warm the page cache.
+    sh(&format!("cat {f} > /dev/null"))?;
+    let cat = best_of(|| sh(&format!("cat {f} > /dev/null")), 0)?;
+    let tail = best_of(|| sh(&format!("tail -n 10 {f} > /dev/null")), 0)?;
+    let whole = best_of(|| count(ReadOptions::default()), lines)?;
+    let tail10 = best_of(
+        || {
+            count(ReadOptions {
+                tail: Some(10),
+                ..Default::default()
+            })
+        },
+        10,
+    )?;
+    let since_t = best_of(
+        || {
+            count(ReadOptions {
+                since: Some(since),
+                ..Default::default()
+            })
+        },
+        want_since,
+    )?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "lookout-bench reader: {lines} records, {:.0} MB json-file, best of 3, page cache warm",
+        size as f64 / 1e6
+    );
+    println!("| read | floor | floor ms | lookout reader ms | ratio (reader / floor) |");
+    println!("|---|---|---:|---:|---:|");
+    println!(
+        "| whole log | cat > /dev/null | {:.1} | {:.1} | {:.2} |",
+        ms(cat),
+        ms(whole),
+        ms(whole) / ms(cat)
+    );
+    println!(
+        "| tail 10 | tail -n 10 | {:.2} | {:.2} | {:.2} |",
+        ms(tail),
+        ms(tail10),
+        ms(tail10) / ms(tail)
+    );
+    println!(
+        "| since (last {want_since}) | – | – | {:.1} | – |",
+        ms(since_t)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Logs { lines, dir } => logs(lines, dir),
+        Cmd::Reader { lines, dir } => reader(lines, dir),
         Cmd::One {
             workload,
             sink,
