@@ -27,51 +27,17 @@ fn invalid(control: &'static str, value: &str, reason: impl Into<String>) -> Cgr
 /// unit `k m g t p` (any case) and an optional `i` and `b`: `32m`, `1.5g`,
 /// `512MiB`, `100`, `100b`. `control` names the option in the error.
 pub fn parse_size(control: &'static str, value: &str) -> Result<i64> {
-    let err = |why: &str| invalid(control, value, why);
-    let s = value;
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, mut rest) = s.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
-    {
-        return Err(err("expected a size such as 512m, 1g or 1073741824"));
+    let n = lookout_sdk::units::ram_in_bytes(value).map_err(|_| {
+        invalid(
+            control,
+            value,
+            "expected a size such as 512m, 1g or 1073741824",
+        )
+    })?;
+    if n < 0 {
+        return Err(invalid(control, value, "must not be negative"));
     }
-    rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let mut chars = rest.chars().peekable();
-    let mult: u128 = match chars.peek().map(|c| c.to_ascii_lowercase()) {
-        Some('k') => 1 << 10,
-        Some('m') => 1 << 20,
-        Some('g') => 1 << 30,
-        Some('t') => 1 << 40,
-        Some('p') => 1 << 50,
-        _ => 1,
-    };
-    if mult != 1 {
-        chars.next();
-    }
-    if matches!(chars.peek(), Some('i' | 'I')) {
-        chars.next();
-    }
-    if matches!(chars.peek(), Some('b' | 'B')) {
-        chars.next();
-    }
-    if chars.next().is_some() {
-        return Err(err("unknown unit (use b, k, m, g, t or p)"));
-    }
-    // Exact arithmetic on the decimal digits; the fraction is truncated
-    // after scaling, as go-units does.
-    let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
-    let too_large = || err("too large");
-    let int: u128 = int_part.parse().map_err(|_| too_large())?;
-    let mut bytes = int.checked_mul(mult).ok_or_else(too_large)?;
-    if !frac_part.is_empty() {
-        let digits = &frac_part[..frac_part.len().min(18)];
-        let frac: u128 = digits.parse().map_err(|_| too_large())?;
-        let scale = 10u128.pow(digits.len() as u32);
-        bytes += frac * mult / scale;
-    }
-    i64::try_from(bytes).map_err(|_| too_large())
+    Ok(n)
 }
 
 /// Parses `--memory` (see [`parse_size`]).

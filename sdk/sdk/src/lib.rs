@@ -25,7 +25,9 @@ use std::ffi::{CString, c_void};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+#[cfg(feature = "helpers")]
 pub mod attrs;
+#[cfg(feature = "helpers")]
 pub mod tag;
 pub mod units;
 

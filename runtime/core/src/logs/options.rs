@@ -92,35 +92,11 @@ fn bad(key: &str, value: &str, reason: impl Into<String>) -> PluginError {
     }
 }
 
-/// Parses a size as Docker does (`RAMInBytes`): a number with an optional
-/// binary unit `b`, `k`, `m`, `g`, `t`, `p`, optionally followed by `b`
-/// (`10m`, `1KB`, `512`).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() {
-        return Err("not a size (expected a number with an optional unit k, m, g)".into());
-    }
-    let n: f64 = num
-        .parse()
-        .map_err(|_| "not a size (expected a number with an optional unit k, m, g)".to_string())?;
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        "p" | "pb" | "pib" => 1 << 50,
-        other => return Err(format!("unknown size unit {other:?}")),
-    };
-    let v = n * mult as f64;
-    if !v.is_finite() || v >= u64::MAX as f64 {
-        return Err("size too large".into());
-    }
-    Ok(v as u64)
+/// Parses a size as Docker does for these options (`units.RAMInBytes`:
+/// `1k` = 1024), refusing negative values.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let n = lookout_sdk::units::ram_in_bytes(s).map_err(|e| e.to_string())?;
+    u64::try_from(n).map_err(|_| "must not be negative".to_string())
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, PluginError> {
