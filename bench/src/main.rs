@@ -10,7 +10,7 @@ use lookout_abi::{LK_STREAM_STDOUT, LkLogRecord};
 use lookout_core::logs::options::Mode;
 use lookout_core::logs::pipeline::{DriverSpec, Pipeline, Sink};
 use lookout_core::logs::setup::{self, DriverRequest};
-use lookout_core::plugin::{ContainerMeta, PluginPath, WriteOutcome};
+use lookout_core::plugin::{ContainerInfo, PluginPath, WriteOutcome};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -265,9 +265,9 @@ fn one(w: &str, sink: &str, lines: u64, dir: &Path, rate: u64) -> Result<Res> {
         "json-file" | "null" | "memory" | "memory-plugin" => {
             let specs = match sink {
                 "json-file" => {
-                    let meta = ContainerMeta {
+                    let meta = ContainerInfo {
                         id: "b".repeat(64),
-                        log_dir: dir.to_path_buf(),
+                        log_dir: dir.to_string_lossy().into_owned(),
                         ..Default::default()
                     };
                     let (_, specs) = setup::open(
@@ -278,9 +278,9 @@ fn one(w: &str, sink: &str, lines: u64, dir: &Path, rate: u64) -> Result<Res> {
                     specs
                 }
                 "memory-plugin" => {
-                    let meta = ContainerMeta {
+                    let meta = ContainerInfo {
                         id: "c".repeat(64),
-                        log_dir: dir.to_path_buf(),
+                        log_dir: dir.to_string_lossy().into_owned(),
                         ..Default::default()
                     };
                     setup::open(
@@ -511,9 +511,9 @@ fn reader(lines: u64, dir: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let id = "e".repeat(64);
     // The log, written by the real pipeline and json-file plugin.
-    let meta = ContainerMeta {
+    let meta = ContainerInfo {
         id: id.clone(),
-        log_dir: dir.clone(),
+        log_dir: dir.to_string_lossy().into_owned(),
         ..Default::default()
     };
     let (_, specs) = setup::open(

@@ -5,7 +5,7 @@
 use lookout_abi::{LK_STREAM_STDERR, LK_STREAM_STDOUT};
 use lookout_core::logs::pipeline::Pipeline;
 use lookout_core::logs::setup::{self, DriverRequest};
-use lookout_core::plugin::{ContainerMeta, PluginPath};
+use lookout_core::plugin::{ContainerInfo, PluginPath};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,9 +46,9 @@ fn a_c_plugin_is_loaded_and_receives_every_record() {
     compile("c_sample.c", &d.path().join("c-sample.so"), &[]);
     let out = d.path().join("records.txt");
     let path = PluginPath::new(vec![d.path().to_path_buf()]);
-    let meta = ContainerMeta {
+    let meta = ContainerInfo {
         id: "c".repeat(64),
-        log_dir: d.path().to_path_buf(),
+        log_dir: d.path().to_string_lossy().into_owned(),
         ..Default::default()
     };
     let req = DriverRequest::new("c-sample", &[("path", out.to_str().unwrap())]);

@@ -10,7 +10,7 @@
 use lookout_abi::LK_STREAM_STDOUT;
 use lookout_core::logs::pipeline::Pipeline;
 use lookout_core::logs::setup::{self, DriverRequest};
-use lookout_core::plugin::{ContainerMeta, PluginPath};
+use lookout_core::plugin::{ContainerInfo, PluginPath};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -78,9 +78,9 @@ fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 
 fn scenario(dir: &Path, opts: &[(&str, &str)], blocking: bool) {
     mount_tmpfs(dir, "256k", false);
-    let meta = ContainerMeta {
+    let meta = ContainerInfo {
         id: ID.into(),
-        log_dir: dir.to_path_buf(),
+        log_dir: dir.to_string_lossy().into_owned(),
         ..Default::default()
     };
     let (host, specs) = setup::open(

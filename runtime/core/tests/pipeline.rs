@@ -4,17 +4,17 @@
 use lookout_abi::LK_STREAM_STDOUT;
 use lookout_core::logs::pipeline::{Pipeline, PipelineReport};
 use lookout_core::logs::setup::{self, DriverRequest};
-use lookout_core::plugin::{ContainerMeta, PluginPath};
+use lookout_core::plugin::{ContainerInfo, PluginPath};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn meta(dir: &Path) -> ContainerMeta {
-    ContainerMeta {
+fn meta(dir: &Path) -> ContainerInfo {
+    ContainerInfo {
         id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
         name: "test".into(),
-        log_dir: dir.to_path_buf(),
+        log_dir: dir.to_string_lossy().into_owned(),
         ..Default::default()
     }
 }

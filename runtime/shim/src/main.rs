@@ -10,7 +10,7 @@ use lookout_abi::{LK_STREAM_STDERR, LK_STREAM_STDOUT};
 use lookout_core::logs::pipeline::Pipeline;
 use lookout_core::logs::reader::{LogReader, ReadOptions, StopSignal, parse_rfc3339_nano};
 use lookout_core::logs::setup::{self, DriverRequest};
-use lookout_core::plugin::{ContainerMeta, PluginPath};
+use lookout_core::plugin::{ContainerInfo, PluginPath};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -118,10 +118,13 @@ fn main() -> Result<()> {
             }
             std::fs::create_dir_all(&log_dir)
                 .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
-            let meta = ContainerMeta {
+            let meta = ContainerInfo {
                 id,
                 command: command.join(" "),
-                log_dir,
+                log_dir: log_dir
+                    .to_str()
+                    .with_context(|| format!("log dir {} is not UTF-8", log_dir.display()))?
+                    .to_string(),
                 ..Default::default()
             };
             let req = DriverRequest {

@@ -6,7 +6,7 @@
 
 use super::options::HostLogOptions;
 use super::pipeline::DriverSpec;
-use crate::plugin::{ContainerMeta, Plugin, PluginError, PluginKind, PluginPath};
+use crate::plugin::{ContainerInfo, Plugin, PluginError, PluginKind, PluginPath};
 use std::sync::Arc;
 
 /// One driver a container logs to, as the user asked for it.
@@ -60,7 +60,7 @@ pub fn check(path: &PluginPath, req: &DriverRequest) -> Result<CheckedDriver, Pl
 pub fn open(
     path: &PluginPath,
     reqs: &[DriverRequest],
-    meta: &ContainerMeta,
+    meta: &ContainerInfo,
 ) -> Result<(HostLogOptions, Vec<DriverSpec>), PluginError> {
     let checked = reqs
         .iter()

@@ -6,6 +6,7 @@ use lookout_abi::{
     LK_RETRY, LkBytes, LkContainerInfo, LkEntryFn, LkErrBuf, LkFns, LkHost, LkKv, LkLogRecord,
     LkPlugin, LkStatus,
 };
+use lookout_sdk::ContainerInfo;
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char, c_void};
 use std::path::{Path, PathBuf};
@@ -13,33 +14,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// Capacity of the buffer a plugin copies its error message into.
 const ERR_CAP: usize = 4096;
-
-/// What the host tells a plugin about one container.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ContainerMeta {
-    /// Full id.
-    pub id: String,
-    /// Name, without the leading `/`.
-    pub name: String,
-    /// Full image id.
-    pub image_id: String,
-    /// Image name.
-    pub image_name: String,
-    /// Entrypoint and arguments joined by spaces.
-    pub command: String,
-    /// The container's hostname.
-    pub hostname: String,
-    /// The engine's name.
-    pub daemon_name: String,
-    /// Directory for the driver's files.
-    pub log_dir: PathBuf,
-    /// Creation time, ns since the epoch.
-    pub created_unix_nano: i64,
-    /// Labels.
-    pub labels: Vec<(String, String)>,
-    /// Environment, split at the first `=`.
-    pub env: Vec<(String, String)>,
-}
 
 fn kvs(pairs: &[(String, String)]) -> Vec<LkKv> {
     pairs
@@ -402,7 +376,7 @@ impl Instance {
     /// Opens a stream for one container (or, with `None`, for the engine).
     pub fn start(
         self: &Arc<Self>,
-        meta: Option<&ContainerMeta>,
+        meta: Option<&ContainerInfo>,
     ) -> Result<PluginStream, PluginError> {
         let mut e = ErrBuf::new();
         let mut out: *mut c_void = std::ptr::null_mut();
@@ -415,7 +389,7 @@ impl Instance {
             Some(m) => {
                 let labels = kvs(&m.labels);
                 let env = kvs(&m.env);
-                let dir = m.log_dir.as_os_str().as_encoded_bytes();
+                let dir = m.log_dir.as_bytes();
                 let b = |s: &str| LkBytes::from_slice(s.as_bytes());
                 let info = LkContainerInfo {
                     struct_size: std::mem::size_of::<LkContainerInfo>(),

@@ -9,7 +9,10 @@
 mod ffi;
 mod path;
 
-pub use ffi::{ContainerMeta, Instance, Plugin, PluginStream, WriteOutcome};
+pub use ffi::{Instance, Plugin, PluginStream, WriteOutcome};
+/// What the host tells a plugin about a container: the SDK's own type, so
+/// host and plugins share one definition.
+pub use lookout_sdk::ContainerInfo;
 pub use path::PluginPath;
 
 use std::path::PathBuf;
