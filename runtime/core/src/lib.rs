@@ -1,5 +1,9 @@
 //! lookout-core: the parts of the runtime shared by the shim and the daemon:
-//! the plugin host, the log pipeline and the log reader.
+//! the plugin host, the log pipeline and the log reader, container isolation,
+//! the container spec and the shim's control protocol.
 
+pub mod isolate;
 pub mod logs;
 pub mod plugin;
+pub mod shim_proto;
+pub mod spec;

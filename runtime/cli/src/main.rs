@@ -1,0 +1,3 @@
+//! lookout: the command-line client.
+
+fn main() {}

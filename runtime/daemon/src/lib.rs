@@ -1,0 +1,1 @@
+//! lookoutd as a library: the API server, the engine and their configuration.

@@ -1,0 +1,3 @@
+//! lookoutd: serves the Docker Engine API on a unix socket.
+
+fn main() {}
