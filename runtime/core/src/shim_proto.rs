@@ -7,8 +7,10 @@
 //! (`/proc/self/fd/<n>/control.sock`): any data-root length works.
 //!
 //! Requests: `{"op":"status"}`, `{"op":"signal","signal":15,"all":false}`,
-//! `{"op":"stats"}` (pipeline counters) and `{"op":"wait"}` (answers when
-//! the container has exited and every driver has flushed).
+//! `{"op":"stats"}` (pipeline counters), `{"op":"wait"}` (answers when
+//! the container has exited and every driver has flushed) and
+//! `{"op":"attach","replay":true}` (the output as Docker's multiplexed
+//! stream).
 
 use crate::spec::ExitRecord;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,16 @@ pub enum Request {
     Stats,
     /// Block until the container has exited and the logs are flushed.
     Wait,
+    /// Stream the container's output: after a `{"result":"ok"}` line the
+    /// connection carries Docker's multiplexed frames (an 8-byte header:
+    /// stream 1 or 2, three zero bytes, the payload length as a big-endian
+    /// u32; then the payload) until the container's output ends.
+    Attach {
+        /// First replay what the container wrote before this attach (kept
+        /// by the shim, bounded, until the first attach arrives).
+        #[serde(default)]
+        replay: bool,
+    },
 }
 
 /// The container's state as the shim sees it.
