@@ -12,6 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::counters::{self, Counters, OomStatus, StatDir, StatDirs, read_oom};
+use crate::devices::{self, DeviceRule};
 use crate::error::{CgroupError, Result};
 use crate::fs::{CgroupFs, HostFs};
 use crate::layout::{CgroupVersion, Layout, LayoutKind, prefixed};
@@ -720,6 +721,52 @@ impl Cgroup {
             .read(&m.mount_point, "io.cost.qos")
             .map(|t| t.split_whitespace().any(|w| w == "enable=1"))
             .unwrap_or(false)
+    }
+
+    /// Sets the device allow-list to `rules` (see [`crate::devices`]; the
+    /// usual list is [`crate::devices::default_rules`]), as runc does.
+    ///
+    /// With a v1 `devices` hierarchy (v1 and hybrid layouts) it writes `a`
+    /// to `devices.deny`, then each rule in order to `devices.allow` or
+    /// `devices.deny`. Otherwise it attaches an eBPF device filter built
+    /// from the rules to the cgroup2 directory, replacing one a previous
+    /// call attached. Every rule is validated before anything is written.
+    pub fn set_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        for r in rules {
+            r.validate()?;
+        }
+        if let Some(m) = self.members.iter().find(|m| m.has_v1("devices")) {
+            let deny_all = std::iter::once(("devices.deny", "a".to_string()));
+            let writes = rules.iter().map(|r| {
+                let file = if r.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                (file, r.to_v1_string())
+            });
+            for (file, value) in deny_all.chain(writes) {
+                self.fs
+                    .write(&m.dir, file, &value)
+                    .map_err(|source| CgroupError::Write {
+                        control: "devices",
+                        value: value.clone(),
+                        path: m.dir.join(file),
+                        source,
+                    })?;
+            }
+            return Ok(());
+        }
+        match self.unified() {
+            Some(u) => devices::attach_bpf_device_filter(&u.dir, rules),
+            None => Err(CgroupError::Unavailable {
+                control: "devices",
+                reason: "the devices controller is not mounted and there is no cgroup2 \
+                         directory to attach a device filter to"
+                    .to_string(),
+                path: self.primary_dir(),
+            }),
+        }
     }
 
     /// Moves the process `pid` (all its threads) into the cgroup, in every

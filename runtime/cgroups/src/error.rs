@@ -129,6 +129,29 @@ pub enum CgroupError {
         source: io::Error,
     },
 
+    /// A device rule is malformed or out of range; nothing was written.
+    #[error("invalid device rule {rule:?}: {reason}")]
+    InvalidDeviceRule {
+        /// The rule, as given (or formatted, for a hand-built one).
+        rule: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A `bpf(2)` step of the v2 device filter failed.
+    #[error("device filter for {path}: cannot {op}: {source}{}", log_suffix(.log))]
+    Bpf {
+        /// The step that failed (`load the program`, `attach the program`, …).
+        op: &'static str,
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The kernel's answer (errno).
+        #[source]
+        source: io::Error,
+        /// The verifier's log, when loading failed.
+        log: String,
+    },
+
     /// A state change (freeze, thaw, kill) did not complete in time.
     #[error("timed out after {timeout:?} waiting for {what} in {path}")]
     Timeout {
@@ -146,6 +169,15 @@ fn pids_suffix(pids: &[i32]) -> String {
         String::new()
     } else {
         format!(" (processes still inside: {pids:?})")
+    }
+}
+
+fn log_suffix(log: &str) -> String {
+    let log = log.trim();
+    if log.is_empty() {
+        String::new()
+    } else {
+        format!(" (verifier log: {log})")
     }
 }
 

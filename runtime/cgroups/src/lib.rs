@@ -11,6 +11,9 @@
 //! * [`Counters`] reads CPU, memory, OOM, pids and block I/O counters through
 //!   the [`CgroupFs`] trait, so the parsers run on fixture trees.
 //! * [`units`] parses the strings users type (`32m`, `0.5`, `0-2,4`).
+//! * [`devices`] holds the device allow-list ([`DeviceRule`],
+//!   [`devices::default_rules`]) that [`Cgroup::set_devices`] applies: v1
+//!   `devices.allow`/`devices.deny`, or on v2 an eBPF device filter.
 //!
 //! Every kernel file is read and written directly, not through cgroups-rs
 //! 0.5: its v2 hierarchy is fixed at `/sys/fs/cgroup` (so it cannot drive the
@@ -20,7 +23,8 @@
 //! it pulls zbus and an async runtime (about 90 crates) into every binary
 //! that links it, the shim included.
 //!
-//! Processes are signalled through `nix`; the crate has no `unsafe` code.
+//! Processes are signalled through `nix`. The only `unsafe` code is the
+//! `bpf(2)` calls of the v2 device filter (`devices/bpf.rs`), through `libc`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -35,6 +39,7 @@
 //!     pids_limit: Some(20),
 //!     ..Default::default()
 //! })?;
+//! cg.set_devices(&lookout_cgroups::devices::default_rules())?;
 //! cg.add_process(4242)?;
 //! // … the container runs …
 //! let counters = cg.counters()?;
@@ -47,6 +52,7 @@
 
 mod cgroup;
 pub mod counters;
+pub mod devices;
 mod error;
 pub mod fs;
 pub mod layout;
@@ -55,6 +61,7 @@ pub mod units;
 
 pub use cgroup::{Cgroup, DEFAULT_TIMEOUT, FreezerState, V2_CONTROLLERS};
 pub use counters::{Counters, OomStatus, StatDir, StatDirs};
+pub use devices::{DeviceKind, DeviceRule};
 pub use error::{CgroupError, Result};
 pub use fs::{CgroupFs, HostFs};
 pub use layout::{CgroupVersion, Layout, LayoutKind, UnifiedHierarchy, V1Hierarchy};
