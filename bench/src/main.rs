@@ -4,6 +4,8 @@
 //! `lookout-bench logs` runs the log-pipeline workloads; each measurement runs
 //! in a fresh child process so its peak RSS is its own.
 
+mod runtime;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use lookout_abi::{LK_STREAM_STDOUT, LkLogRecord};
@@ -44,6 +46,25 @@ enum Cmd {
         /// Scratch directory (default: a new dir under /tmp).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Container start-to-exit of `/bin/true`: the daemonless path beside
+    /// the floor (unshare + chroot) and runc/crun where installed.
+    Start {
+        /// Timed runs of each.
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// The root filesystem.
+        #[arg(long, default_value = "build/rootfs/busybox")]
+        rootfs: PathBuf,
+    },
+    /// Memory of the shims of idle containers (PSS and RSS).
+    ShimMem {
+        /// Idle containers.
+        #[arg(long, default_value_t = 10)]
+        containers: usize,
+        /// The root filesystem.
+        #[arg(long, default_value = "build/rootfs/busybox")]
+        rootfs: PathBuf,
     },
     /// Internal: one measurement, printed as a result line.
     #[command(hide = true)]
@@ -624,6 +645,8 @@ fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Logs { lines, dir } => logs(lines, dir),
         Cmd::Reader { lines, dir } => reader(lines, dir),
+        Cmd::Start { runs, rootfs } => runtime::start(runs, &rootfs),
+        Cmd::ShimMem { containers, rootfs } => runtime::shim_mem(containers, &rootfs),
         Cmd::One {
             workload,
             sink,

@@ -600,7 +600,12 @@ impl Pipeline {
         })
     }
 
-    /// Current counters of every driver.
+    /// Records cut and bytes read so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.records.load(Relaxed), self.bytes.load(Relaxed))
+    }
+
+    /// A point-in-time copy of every driver's counters.
     pub fn reports(&self) -> Vec<DriverReport> {
         self.drivers.iter().map(|d| d.stats.report()).collect()
     }

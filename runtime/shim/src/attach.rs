@@ -1,0 +1,181 @@
+//! Live output for `attach`: an in-process pipeline sink that frames each
+//! record in Docker's multiplexed format and writes it to every attached
+//! client, keeping what was written before the first client came (bounded)
+//! so an attach that races the container's start loses nothing.
+
+use lookout_abi::{LK_STREAM_STDERR, LK_STREAM_STDIN, LkLogRecord};
+use lookout_core::logs::pipeline::Sink;
+use lookout_core::plugin::WriteOutcome;
+use std::io::Write;
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The name the attach sink has in the pipeline (hidden from reports).
+pub const ATTACH_DRIVER: &str = "attach";
+/// How much output is kept for the first attach.
+pub const REPLAY_LIMIT: usize = 4 << 20;
+/// A client that cannot take a frame for this long is dropped.
+const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct HubState {
+    /// Frames written before the first attach, while `replay_open`.
+    replay: Vec<u8>,
+    /// Still keeping output for a first attach.
+    replay_open: bool,
+    clients: Vec<UnixStream>,
+    /// The container's output has ended.
+    closed: bool,
+}
+
+/// The attached clients of one container.
+pub struct AttachHub {
+    state: Mutex<HubState>,
+}
+
+impl AttachHub {
+    /// A hub that keeps output for the first attach.
+    pub fn new() -> Arc<AttachHub> {
+        Arc::new(AttachHub {
+            state: Mutex::new(HubState {
+                replay_open: true,
+                ..Default::default()
+            }),
+        })
+    }
+
+    /// Adds a client; with `replay`, first sends what was kept. A client
+    /// attaching after the output ended gets the replay (if asked) and EOF.
+    pub fn attach(&self, mut client: UnixStream, replay: bool) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = client.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
+        if replay && client.write_all(&st.replay).is_err() {
+            return;
+        }
+        st.replay_open = false;
+        st.replay = Vec::new();
+        if st.closed {
+            let _ = client.shutdown(Shutdown::Both);
+        } else {
+            st.clients.push(client);
+        }
+    }
+
+    fn publish(&self, frames: &[u8]) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.replay_open {
+            if st.replay.len() + frames.len() <= REPLAY_LIMIT {
+                st.replay.extend_from_slice(frames);
+            } else {
+                // Nobody attached while the first 4 MiB were written
+                // (a detached run): stop keeping output.
+                st.replay_open = false;
+                st.replay = Vec::new();
+            }
+        }
+        st.clients.retain_mut(|c| c.write_all(frames).is_ok());
+    }
+
+    /// Ends every attach with EOF.
+    pub fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.closed = true;
+        st.replay = Vec::new();
+        for c in st.clients.drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Appends one record as a Docker multiplexed frame.
+pub fn frame(out: &mut Vec<u8>, stream: u32, payload: &[u8]) {
+    let id: u8 = match stream {
+        LK_STREAM_STDIN => 0,
+        LK_STREAM_STDERR => 2,
+        _ => 1,
+    };
+    // Docker frames carry at most u32::MAX bytes; records are far smaller
+    // (max-line-size), but split anyway rather than truncate.
+    for chunk in payload.chunks(u32::MAX as usize) {
+        out.extend_from_slice(&[id, 0, 0, 0]);
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+}
+
+/// The pipeline side of the hub.
+pub struct AttachSink {
+    hub: Arc<AttachHub>,
+    buf: Vec<u8>,
+}
+
+impl AttachSink {
+    /// A sink publishing to `hub`.
+    pub fn new(hub: Arc<AttachHub>) -> Self {
+        AttachSink {
+            hub,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Sink for AttachSink {
+    fn write(&mut self, recs: &[LkLogRecord]) -> WriteOutcome {
+        self.buf.clear();
+        for r in recs {
+            // SAFETY: the pipeline keeps every record's bytes alive and
+            // unchanged for the duration of the call.
+            let line = unsafe { r.line.as_slice() };
+            frame(&mut self.buf, r.stream, line);
+        }
+        self.hub.publish(&self.buf);
+        WriteOutcome::Ok
+    }
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn stop(self: Box<Self>) -> Result<(), String> {
+        self.hub.close();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn frames_carry_stream_and_length() {
+        let mut v = Vec::new();
+        frame(&mut v, lookout_abi::LK_STREAM_STDOUT, b"hi\n");
+        frame(&mut v, LK_STREAM_STDERR, b"e");
+        assert_eq!(
+            v,
+            [
+                1, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n', 2, 0, 0, 0, 0, 0, 0, 1, b'e'
+            ]
+        );
+    }
+
+    #[test]
+    fn first_attach_gets_the_replay_then_live_output() {
+        let hub = AttachHub::new();
+        hub.publish(b"early");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        hub.attach(a, true);
+        hub.publish(b"-late");
+        hub.close();
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"early-late");
+        // A later attach gets no replay and, the output having ended, EOF.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        hub.attach(a, true);
+        got.clear();
+        b.read_to_end(&mut got).unwrap();
+        assert!(got.is_empty());
+    }
+}
