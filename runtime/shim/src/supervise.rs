@@ -460,6 +460,7 @@ fn run(
     )
     .context("writing exit.json")?;
     timings.mark("exit_recorded");
+    timings.save();
     {
         let mut st = shared.status.lock().unwrap_or_else(|p| p.into_inner());
         st.state = "exited".into();
@@ -474,6 +475,5 @@ fn run(
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = std::fs::remove_file(state_dir.join(shim_proto::CONTROL_SOCKET));
-    timings.save();
     Ok(())
 }

@@ -132,7 +132,7 @@ fn a_million_lines_survive_the_death_of_the_shims_parent() {
     let mut launcher = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{} start --state-dir {} --plugin-dir {} >/dev/null && sleep 60",
+            "{} start --state-dir {} --plugin-dir {} >/dev/null; exec sleep 60",
             shim(),
             dir.display(),
             plugin_dir().display()
