@@ -118,7 +118,10 @@ pub fn start(runs: usize, rootfs: &Path) -> Result<()> {
         String::new(),
     );
 
-    // lookout, daemonless, with the json-file driver.
+    // lookout, daemonless, with the json-file driver. The parent cgroup
+    // exists beforehand, as it does under a daemon (which creates it once).
+    let parent = format!("/lookout-bench-{}", std::process::id());
+    create_cgroup_parent(&parent)?;
     let timings = tmp.path().join("timings.jsonl");
     let state = tmp.path().join("state");
     let mut spawn_at = Vec::new();
@@ -133,7 +136,7 @@ pub fn start(runs: usize, rootfs: &Path) -> Result<()> {
             .arg("--id")
             .arg(format!("bench{i}"))
             .arg("--cgroup-parent")
-            .arg(format!("/lookout-bench-{}", std::process::id()))
+            .arg(&parent)
             .arg("--plugin-dir")
             .arg(&plugins)
             .args(["--", "/bin/true"])
@@ -143,7 +146,9 @@ pub fn start(runs: usize, rootfs: &Path) -> Result<()> {
     })?;
     let phases = phase_breakdown(&timings, &spawn_at[3..])?;
     add("lookout-shim run (json-file)", lk, phases);
-    remove_cgroup_parent(&format!("/lookout-bench-{}", std::process::id()));
+    // The shims remove their cgroups after reporting the exit.
+    std::thread::sleep(Duration::from_millis(200));
+    remove_cgroup_parent(&parent);
 
     // runc (and crun) on a bundle of the same root.
     for rt in ["runc", "crun"] {
@@ -243,12 +248,34 @@ fn phase_breakdown(path: &Path, spawn_at: &[u64]) -> Result<String> {
         ("run /bin/true", "container_started", "container_exited"),
         ("drain + flush logs", "container_exited", "logs_flushed"),
         (
-            "record exit, remove cgroup",
+            "record exit",
             "logs_flushed",
             "exit_recorded",
         ),
     ];
     let mut out = Vec::new();
+    for (label, key) in [
+        (
+            "  of which prepare (users, /etc files, plan)",
+            "start_prepare_ns",
+        ),
+        ("cgroup create + limits + devices", "start_cgroup_ns"),
+        ("clone3 (namespaces)", "start_namespaces_ns"),
+        ("cgroup join", "start_cgroup_join_ns"),
+        (
+            "mounts, pivot_root, credentials, exec",
+            "start_setup_exec_ns",
+        ),
+    ] {
+        let mut v: Vec<f64> = runs
+            .iter()
+            .filter_map(|m| m.get(key).map(|x| *x as f64 / 1e6))
+            .collect();
+        if !v.is_empty() {
+            out.push(format!("{label} {:.2}", quantile(&mut v, 0.5)));
+        }
+    }
+    let inner = std::mem::take(&mut out);
     for (label, a, b) in order {
         let mut v: Vec<f64> = runs
             .iter()
@@ -266,7 +293,11 @@ fn phase_breakdown(path: &Path, spawn_at: &[u64]) -> Result<String> {
             out.push(format!("{label} {:.2}", quantile(&mut v, 0.5)));
         }
     }
-    Ok(format!("median phases (ms): {}", out.join("; ")))
+    Ok(format!(
+        "median phases (ms): {}\n    inside container start (ms): {}",
+        out.join("; "),
+        inner.join("; ")
+    ))
 }
 
 fn write_oci_config(bundle: &Path) -> Result<()> {
@@ -296,6 +327,40 @@ fn write_oci_config(bundle: &Path) -> Result<()> {
         }
     });
     std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
+    Ok(())
+}
+
+fn cgroup_mount_points() -> Vec<PathBuf> {
+    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    mi.lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            if !post.starts_with("cgroup") {
+                return None;
+            }
+            Some(PathBuf::from(pre.split(' ').nth(4)?))
+        })
+        .collect()
+}
+
+fn create_cgroup_parent(parent: &str) -> Result<()> {
+    for mp in cgroup_mount_points() {
+        let d = mp.join(parent.trim_start_matches('/'));
+        match std::fs::create_dir(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("mkdir {}", d.display())),
+        }
+        if mp.ends_with("cpuset") {
+            // A v1 cpuset child starts empty: copy the root's sets.
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = std::fs::read_to_string(mp.join(f))?;
+                std::fs::write(d.join(f), v.trim())?;
+            }
+        }
+    }
     Ok(())
 }
 

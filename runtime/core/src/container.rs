@@ -102,10 +102,31 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ContainerError {
     move |source| ContainerError::Io { what, source }
 }
 
+/// How long each phase of [`Container::start`] took, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartTimings {
+    /// Reading the layout, users, groups; writing /etc files; the plan.
+    pub prepare_ns: u64,
+    /// Creating the cgroup, applying limits and device rules.
+    pub cgroup_ns: u64,
+    /// clone3 with the new namespaces.
+    pub namespaces_ns: u64,
+    /// Moving the child into the cgroup (`cgroup.procs`).
+    pub cgroup_join_ns: u64,
+    /// The child's mounts, pivot_root, credentials, up to a successful
+    /// `execve`.
+    pub setup_exec_ns: u64,
+}
+
+fn since_ns(t: std::time::Instant) -> u64 {
+    t.elapsed().as_nanos() as u64
+}
+
 /// A started container. Dropping it destroys it (best effort).
 #[derive(Debug)]
 pub struct Container {
     pid: i32,
+    timings: StartTimings,
     cgroup: Cgroup,
     exit: Mutex<Option<ExitStatus>>,
     oom: AtomicBool,
@@ -347,8 +368,12 @@ impl Container {
             path: cg_path.clone(),
             source,
         };
+        let mut timings = StartTimings::default();
+        let t = std::time::Instant::now();
         let layout = Layout::detect().map_err(cg_err)?;
         let prepared = prepare(spec, &layout)?;
+        timings.prepare_ns = since_ns(t);
+        let t = std::time::Instant::now();
         let stdin = match stdio.stdin {
             Some(fd) => fd,
             None => fs::File::open("/dev/null")
@@ -364,6 +389,7 @@ impl Container {
             discard_cgroup(cg);
             return Err(cg_err(e));
         }
+        timings.cgroup_ns = since_ns(t);
 
         let pipes = pipe().and_then(|s| pipe().map(|e| (s, e)));
         let ((sync_r, sync_w), (err_r, err_w)) = match pipes {
@@ -384,6 +410,7 @@ impl Container {
                 stdio.stderr.as_raw_fd(),
             ],
         };
+        let t = std::time::Instant::now();
         // SAFETY: the child goes straight into child_main, which only makes
         // raw system calls on data prepared above (see isolate::init).
         let pid = match unsafe { init::clone_process(prepared.clone_flags) } {
@@ -397,6 +424,8 @@ impl Container {
                 return Err(io_err("cannot clone the container process")(e));
             }
         };
+        timings.namespaces_ns = since_ns(t);
+        let t = std::time::Instant::now();
         drop((sync_r, err_w, stdin, stdio.stdout, stdio.stderr));
 
         let fail = |cg: Cgroup, e: ContainerError| {
@@ -414,6 +443,8 @@ impl Container {
             return fail(cg, io_err("cannot release the container process")(e));
         }
         drop(sync_w);
+        timings.cgroup_join_ns = since_ns(t);
+        let t = std::time::Instant::now();
 
         let mut err_r = fs::File::from(err_r);
         let mut buf = [0u8; Report::SIZE];
@@ -439,13 +470,20 @@ impl Container {
             let e = io::Error::new(io::ErrorKind::UnexpectedEof, "short status report");
             return fail(cg, io_err("cannot read the container's setup status")(e));
         }
+        timings.setup_exec_ns = since_ns(t);
         Ok(Container {
             pid,
+            timings,
             cgroup: cg,
             exit: Mutex::new(None),
             oom: AtomicBool::new(false),
             destroyed: false,
         })
+    }
+
+    /// How long each phase of the start took.
+    pub fn start_timings(&self) -> StartTimings {
+        self.timings
     }
 
     /// PID 1's pid in the caller's pid namespace.

@@ -48,12 +48,15 @@ pub fn monotonic_ns() -> u64 {
 /// `LOOKOUT_SHIM_TIMINGS` when it is set (the start benchmark reads them).
 struct Timings {
     marks: Vec<(&'static str, u64)>,
+    /// Durations inside the container start.
+    start: Option<lookout_core::container::StartTimings>,
 }
 
 impl Timings {
     fn new() -> Self {
         Timings {
             marks: vec![("main", *T0.get_or_init(monotonic_ns))],
+            start: None,
         }
     }
     fn mark(&mut self, phase: &'static str) {
@@ -66,6 +69,17 @@ impl Timings {
         let mut m = serde_json::Map::new();
         for (k, v) in &self.marks {
             m.insert((*k).to_string(), (*v).into());
+        }
+        if let Some(t) = self.start {
+            for (k, v) in [
+                ("start_prepare_ns", t.prepare_ns),
+                ("start_cgroup_ns", t.cgroup_ns),
+                ("start_namespaces_ns", t.namespaces_ns),
+                ("start_cgroup_join_ns", t.cgroup_join_ns),
+                ("start_setup_exec_ns", t.setup_exec_ns),
+            ] {
+                m.insert(k.to_string(), v.into());
+            }
         }
         let mut line = serde_json::Value::Object(m).to_string();
         line.push('\n');
@@ -360,6 +374,7 @@ fn run(
         },
     )?;
     timings.mark("container_started");
+    timings.start = Some(container.start_timings());
     let started = lookout_core::logs::pipeline::now_unix_nano();
     let pid = container.pid();
     {
@@ -444,15 +459,13 @@ fn run(
         Err(_) => eprintln!("lookout-shim: the pump thread panicked"),
         _ => {}
     }
+    if let Some(c) = shared
+        .container
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
     {
-        let mut guard = shared.container.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = guard.as_mut() {
-            rec.oom_killed = c.oom_killed();
-            if let Err(e) = c.destroy() {
-                eprintln!("lookout-shim: removing the container: {e}");
-            }
-        }
-        *guard = None;
+        rec.oom_killed = c.oom_killed();
     }
     write_atomic(
         &state_dir.join(spec::EXIT_FILE),
@@ -467,6 +480,18 @@ fn run(
         st.exit = Some(rec);
     }
     shared.exited.notify_all();
+    // The exit is reported; now remove the cgroup (PID 1 is gone, and with
+    // it its pid namespace, so this is bookkeeping the caller need not
+    // wait for).
+    {
+        let mut guard = shared.container.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = guard.as_mut()
+            && let Err(e) = c.destroy()
+        {
+            eprintln!("lookout-shim: removing the container: {e}");
+        }
+        *guard = None;
+    }
     // Let the waiters read their answers before the shim goes away.
     for _ in 0..200 {
         if shared.in_flight.load(Ordering::SeqCst) == 0 {
