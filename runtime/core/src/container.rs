@@ -10,6 +10,7 @@
 //! `pivot_root`s, drops privileges and execs; see [`crate::isolate::init`].
 
 use std::fs;
+use std::path::Path;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -20,7 +21,7 @@ use lookout_cgroups::{Cgroup, CgroupError, DEFAULT_TIMEOUT, Layout};
 
 use crate::isolate::caps::{self, CapError};
 use crate::isolate::config;
-use crate::isolate::init::{self, ChildFds, InitPlan, PlanArgs, Report};
+use crate::isolate::init::{self, ChildFds, InitPlan, Op, PlanArgs, Report};
 use crate::isolate::rlimit::{self, RlimitError};
 use crate::isolate::rootfs::RootDir;
 use crate::isolate::user::{self, UserError};
@@ -283,17 +284,58 @@ fn prepare(spec: &ContainerSpec, layout: &Layout) -> Result<Prepared, ContainerE
     let ops = isolate::mount_ops(&rootfs_path, &isolate::CgroupMounts::for_layout(layout))
         .map_err(ContainerError::InvalidSpec)?;
 
-    // /etc files, written through the rootfs (symlinks resolved inside it).
+    // /etc files: generated in `etc_dir` and bind-mounted over the root's
+    // regular files; otherwise written through the rootfs (symlinks
+    // resolved inside it).
     let host_hosts = fs::read_to_string("/etc/hosts").ok();
     let hosts = config::hosts_file(spec.network, host_hosts.as_deref());
     let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+    let mut ops = ops;
     for (file, content) in [
         ("etc/hostname", format!("{hostname}\n").into_bytes()),
         ("etc/hosts", hosts.into_bytes()),
         ("etc/resolv.conf", resolv),
     ] {
-        root.write(file, &content)
-            .map_err(io_err(format!("cannot write /{file} in the rootfs")))?;
+        let target = rootfs_path.join(file);
+        let plain = |p: &Path| {
+            fs::symlink_metadata(p)
+                .map(|m| !m.file_type().is_symlink())
+                .unwrap_or(false)
+        };
+        let bindable = spec.etc_dir.is_some()
+            && plain(&rootfs_path.join("etc"))
+            && match fs::symlink_metadata(&target) {
+                Ok(m) => m.file_type().is_file(),
+                Err(e) => e.kind() == io::ErrorKind::NotFound,
+            };
+        match (&spec.etc_dir, bindable) {
+            (Some(dir), true) => {
+                let name = &file["etc/".len()..];
+                let src = dir.join(name);
+                fs::create_dir_all(dir)
+                    .and_then(|()| fs::write(&src, &content))
+                    .map_err(io_err(format!("cannot write {}", src.display())))?;
+                if !plain(&target) {
+                    // The mount point must exist: an empty file.
+                    root.write(file, b"")
+                        .map_err(io_err(format!("cannot create /{file} in the rootfs")))?;
+                }
+                let c = |p: &Path| c_string("path", &p.to_string_lossy());
+                ops.push((
+                    Op::Mount {
+                        src: Some(c(&src).map_err(ContainerError::InvalidSpec)?),
+                        target: c(&target).map_err(ContainerError::InvalidSpec)?,
+                        fstype: None,
+                        flags: libc::MS_BIND,
+                        data: None,
+                    },
+                    format!("cannot bind-mount {} onto /{file}", src.display()),
+                ));
+            }
+            _ => root
+                .write(file, &content)
+                .map_err(io_err(format!("cannot write /{file} in the rootfs")))?,
+        }
     }
 
     let spec_err = ContainerError::InvalidSpec;

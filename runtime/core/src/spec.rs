@@ -51,6 +51,12 @@ pub struct ContainerSpec {
     pub log_dir: PathBuf,
     /// What the log drivers are told about the container.
     pub meta: ContainerMetaSpec,
+    /// Where the container's `/etc/hostname`, `/etc/hosts` and
+    /// `/etc/resolv.conf` are generated; they are bind-mounted over the
+    /// root's (as Docker does), so a shared root directory is not modified.
+    /// `None` (or a root whose `/etc` entries are symlinks): written into
+    /// the root itself. The shim sets it to the state directory.
+    pub etc_dir: Option<PathBuf>,
 }
 
 /// The container's PID 1.

@@ -214,6 +214,7 @@ impl RunArgs {
                 opts: parse_pairs("--log-opt", &self.log_opts)?,
             }],
             log_dir: state_dir.to_path_buf(),
+            etc_dir: Some(state_dir.to_path_buf()),
             meta: ContainerMetaSpec {
                 name: self.name.clone().unwrap_or_default(),
                 created_unix_nano: lookout_core::logs::pipeline::now_unix_nano(),

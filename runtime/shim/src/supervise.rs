@@ -365,8 +365,13 @@ fn run(
 
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    // /etc/hostname, hosts and resolv.conf live in the state directory and
+    // are bind-mounted, so a root directory shared by containers stays as
+    // it was.
+    let mut spec = spec.clone();
+    spec.etc_dir.get_or_insert_with(|| state_dir.to_path_buf());
     let container = Container::start(
-        spec,
+        &spec,
         Stdio {
             stdin: None,
             stdout: out_w,

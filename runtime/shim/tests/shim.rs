@@ -348,3 +348,37 @@ fn bad_input_is_named_and_leaves_nothing() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("memroy"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_shared_root_is_not_modified_and_each_container_has_its_own_etc_files() {
+    let w = World::new();
+    let etc = rootfs().join("etc");
+    let before: Vec<Option<Vec<u8>>> = ["hostname", "hosts", "resolv.conf"]
+        .iter()
+        .map(|f| std::fs::read(etc.join(f)).ok())
+        .collect();
+    let runs: Vec<_> = ["alpha", "beta"]
+        .iter()
+        .map(|h| {
+            w.run_cmd(
+                &format!("etc-{h}"),
+                &["--hostname", h],
+                &["sh", "-c", "sleep 0.3; cat /etc/hostname; hostname"],
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut r in runs {
+        assert!(r.wait().unwrap().success());
+    }
+    for h in ["alpha", "beta"] {
+        assert_eq!(w.logs(&format!("etc-{h}"), &[]), format!("{h}\n{h}\n"));
+    }
+    let after: Vec<Option<Vec<u8>>> = ["hostname", "hosts", "resolv.conf"]
+        .iter()
+        .map(|f| std::fs::read(etc.join(f)).ok())
+        .collect();
+    assert_eq!(before, after, "the shared root's /etc was modified");
+}
