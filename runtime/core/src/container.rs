@@ -10,9 +10,9 @@
 //! `pivot_root`s, drops privileges and execs; see [`crate::isolate::init`].
 
 use std::fs;
-use std::path::Path;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -170,6 +170,39 @@ pub fn call(state_dir: &Path, req: &Request, timeout: Option<Duration>) -> io::R
     })
 }
 
+/// Waits for the container's exit: asks the shim, and when the shim has
+/// already gone (it exits right after answering the waiters it has), reads
+/// the exit record it left in `state_dir`.
+pub fn wait_exit(state_dir: &Path, timeout: Option<Duration>) -> io::Result<ExitRecord> {
+    let asked = call(state_dir, &Request::Wait, timeout);
+    if let Ok(Response::Status(Status {
+        exit: Some(rec), ..
+    })) = asked
+    {
+        return Ok(rec);
+    }
+    let p = state_dir.join(crate::spec::EXIT_FILE);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("invalid {}: {e}", p.display()),
+            )
+        }),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "the shim did not report an exit ({}) and there is no {}: {e}",
+                match asked {
+                    Ok(r) => format!("{r:?}"),
+                    Err(e) => e.to_string(),
+                },
+                p.display()
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

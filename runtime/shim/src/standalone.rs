@@ -9,7 +9,7 @@ use crate::supervise;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lookout_core::cgroups::units;
-use lookout_core::shim_proto::{self, Request, Response};
+use lookout_core::shim_proto::{self, Request};
 use lookout_core::spec::{
     self, ContainerMetaSpec, ContainerSpec, ExitRecord, LogDriverSpec, NetworkMode, ProcessSpec,
     ResourcesSpec, RlimitSpec,
@@ -287,24 +287,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// Waits for the exit through the control socket; falls back to
-/// `exit.json` if the shim went away without answering.
+/// Waits for the exit through the control socket (or the exit record).
 fn wait(state_dir: &Path) -> Result<ExitRecord> {
-    match shim_proto::call(state_dir, &Request::Wait, None) {
-        Ok(Response::Status(st)) if st.exit.is_some() => Ok(st.exit.unwrap_or_default()),
-        other => {
-            let p = state_dir.join(spec::EXIT_FILE);
-            match std::fs::read(&p) {
-                Ok(b) => {
-                    serde_json::from_slice(&b).with_context(|| format!("invalid {}", p.display()))
-                }
-                Err(e) => bail!(
-                    "the shim went away without an exit record ({other:?}; {}: {e})",
-                    p.display()
-                ),
-            }
-        }
-    }
+    shim_proto::wait_exit(state_dir, None).context("waiting for the container")
 }
 
 /// Forwards SIGINT, SIGTERM and SIGHUP to the container's PID 1.

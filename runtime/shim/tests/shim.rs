@@ -48,10 +48,7 @@ fn start(dir: &Path) -> i32 {
 }
 
 fn wait_exit(dir: &Path) -> ExitRecord {
-    match shim_proto::call(dir, &Request::Wait, Some(Duration::from_secs(120))).unwrap() {
-        Response::Status(s) => s.exit.expect("wait answers with the exit"),
-        other => panic!("unexpected answer {other:?}"),
-    }
+    shim_proto::wait_exit(dir, Some(Duration::from_secs(120))).unwrap()
 }
 
 fn json_lines(dir: &Path, id: &str) -> Vec<serde_json::Value> {
