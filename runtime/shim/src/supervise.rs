@@ -391,6 +391,11 @@ fn run(
     *shared.container.write().unwrap_or_else(|p| p.into_inner()) = Some(container);
     control::serve(listener, shared.clone());
     report(w, &format!("ok {pid}"));
+    // Start-up garbage (argument parsing, the spec, plugin loading) is
+    // freed by now: give those heap pages back, as the shim may idle for
+    // months.
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
 
     let pump = {
         let shared = shared.clone();
