@@ -238,20 +238,19 @@ fn phase_breakdown(path: &Path, spawn_at: &[u64]) -> Result<String> {
     let order = [
         ("shim spawn (exec → main)", "spawn", "main"),
         ("detach (fork, setsid, fork)", "main", "detached"),
-        ("plugin load + driver start", "detached", "plugins_loaded"),
-        ("pipeline start", "plugins_loaded", "pipeline_started"),
         (
-            "container start (cgroup, namespaces, mounts, exec)",
-            "pipeline_started",
+            "container start (driver loading on a second thread; cgroup, namespaces, mounts, exec)",
+            "detached",
             "container_started",
         ),
-        ("run /bin/true", "container_started", "container_exited"),
-        ("drain + flush logs", "container_exited", "logs_flushed"),
         (
-            "record exit",
-            "logs_flushed",
-            "exit_recorded",
+            "pipeline start, control socket",
+            "container_started",
+            "pipeline_started",
         ),
+        ("run /bin/true", "pipeline_started", "container_exited"),
+        ("drain + flush logs", "container_exited", "logs_flushed"),
+        ("record exit", "logs_flushed", "exit_recorded"),
     ];
     let mut out = Vec::new();
     for (label, key) in [

@@ -96,6 +96,10 @@ pub enum ContainerError {
     /// PID 1 has exited (and was reaped); nothing to signal.
     #[error("container process {0} has exited")]
     Exited(i32),
+    /// The caller's last check before the process is made failed (see
+    /// [`Container::start_with`]).
+    #[error("{0}")]
+    Aborted(String),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ContainerError {
@@ -402,6 +406,18 @@ impl Container {
     /// value (`cannot exec "nosuch": No such file or directory`, `user
     /// "bob" not found in /etc/passwd`) and no cgroup or process is left.
     pub fn start(spec: &ContainerSpec, stdio: Stdio) -> Result<Container, ContainerError> {
+        Self::start_with(spec, stdio, || Ok(()))
+    }
+
+    /// As [`Container::start`], running `before_clone` once the cgroup is
+    /// ready and before any process exists: work the caller does meanwhile
+    /// on another thread (the shim loads its log drivers) is joined there,
+    /// and an error from it aborts the start (nothing is left behind).
+    pub fn start_with(
+        spec: &ContainerSpec,
+        stdio: Stdio,
+        before_clone: impl FnOnce() -> Result<(), String>,
+    ) -> Result<Container, ContainerError> {
         let cg_path = spec
             .cgroup_path
             .clone()
@@ -432,6 +448,10 @@ impl Container {
             return Err(cg_err(e));
         }
         timings.cgroup_ns = since_ns(t);
+        if let Err(e) = before_clone() {
+            discard_cgroup(cg);
+            return Err(ContainerError::Aborted(e));
+        }
 
         let pipes = pipe().and_then(|s| pipe().map(|e| (s, e)));
         let ((sync_r, sync_w), (err_r, err_w)) = match pipes {

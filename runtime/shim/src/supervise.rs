@@ -336,8 +336,44 @@ fn run(
         })
         .collect();
     let info = container_info(spec, &log_dir);
-    let (host, mut drivers) = setup::open(&path, &reqs, &info)?;
-    timings.mark("plugins_loaded");
+    // The drivers load on a thread of their own while the container's
+    // cgroup is made; they are joined (and a bad driver or option fails
+    // the start) before any container process exists.
+    let loader = std::thread::Builder::new()
+        .name("load-drivers".into())
+        .spawn(move || setup::open(&path, &reqs, &info))
+        .context("spawning the driver loader")?;
+    let mut loaded = None;
+    let join_loader = || -> std::result::Result<(), String> {
+        match loader.join() {
+            Ok(Ok(x)) => {
+                loaded = Some(x);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("loading the log drivers panicked".to_string()),
+        }
+    };
+
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    // /etc/hostname, hosts and resolv.conf live in the state directory and
+    // are bind-mounted, so a root directory shared by containers stays as
+    // it was.
+    let mut spec = spec.clone();
+    spec.etc_dir.get_or_insert_with(|| state_dir.to_path_buf());
+    let container = Container::start_with(
+        &spec,
+        Stdio {
+            stdin: None,
+            stdout: out_w,
+            stderr: err_w,
+        },
+        join_loader,
+    )?;
+    timings.mark("container_started");
+    timings.start = Some(container.start_timings());
+    let (host, mut drivers) = loaded.context("the drivers were not loaded")?;
     let hub = AttachHub::new();
     drivers.push(DriverSpec {
         name: ATTACH_DRIVER.to_string(),
@@ -362,24 +398,6 @@ fn run(
     });
     let listener = shim_proto::bind(state_dir).context("binding the control socket")?;
     timings.mark("pipeline_started");
-
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    // /etc/hostname, hosts and resolv.conf live in the state directory and
-    // are bind-mounted, so a root directory shared by containers stays as
-    // it was.
-    let mut spec = spec.clone();
-    spec.etc_dir.get_or_insert_with(|| state_dir.to_path_buf());
-    let container = Container::start(
-        &spec,
-        Stdio {
-            stdin: None,
-            stdout: out_w,
-            stderr: err_w,
-        },
-    )?;
-    timings.mark("container_started");
-    timings.start = Some(container.start_timings());
     let started = lookout_core::logs::pipeline::now_unix_nano();
     let pid = container.pid();
     {
