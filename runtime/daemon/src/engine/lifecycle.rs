@@ -4,14 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard_stubs::models::{ContainerConfig, HostConfig};
+use bollard_stubs::models::{ContainerConfig, HostConfig, RestartPolicyNameEnum};
 use lookout_cgroups::Cgroup;
 use lookout_core::plugin::{PluginKind, PluginPath};
 use lookout_core::spec::{
     CONFIG_FILE, ContainerMetaSpec, ContainerSpec, EXIT_FILE, LogDriverSpec, ProcessSpec,
     SHIM_PID_FILE,
 };
-use lookout_image::mount_rootfs;
+use lookout_image::{RootfsMount, mount_rootfs};
 
 use super::create::{self, merge_command, merged_config, path_and_args};
 use super::names;
@@ -19,6 +19,59 @@ use super::shim;
 use super::store::{Record, StateRecord, Status, write_atomic};
 use super::{Container, Engine, EngineError, lock};
 use crate::timefmt::now_unix_nano;
+
+/// First delay of the restart policy (doubled at each restart).
+pub const RESTART_DELAY_MIN: Duration = Duration::from_millis(100);
+/// Largest delay of the restart policy.
+pub const RESTART_DELAY_MAX: Duration = Duration::from_secs(60);
+/// A run at least this long resets the delay.
+pub const RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// Whether the restart policy of `rec` restarts it after this exit.
+pub fn should_restart(rec: &Record) -> bool {
+    if rec.state.manually_stopped || rec.host_config.auto_remove == Some(true) {
+        return false;
+    }
+    let Some(p) = &rec.host_config.restart_policy else {
+        return false;
+    };
+    match p.name {
+        Some(RestartPolicyNameEnum::ALWAYS) | Some(RestartPolicyNameEnum::UNLESS_STOPPED) => true,
+        Some(RestartPolicyNameEnum::ON_FAILURE) => {
+            let max = p.maximum_retry_count.unwrap_or(0);
+            rec.state.exit_code != 0 && (max <= 0 || rec.restart_count < max)
+        }
+        _ => false,
+    }
+}
+
+/// Checks the restart policy of a create request as dockerd does.
+pub fn check_restart_policy(hc: &HostConfig) -> Result<(), EngineError> {
+    let Some(p) = &hc.restart_policy else {
+        return Ok(());
+    };
+    let none = matches!(
+        p.name,
+        None | Some(RestartPolicyNameEnum::EMPTY) | Some(RestartPolicyNameEnum::NO)
+    );
+    let count = p.maximum_retry_count.unwrap_or(0);
+    if count < 0 {
+        return Err(EngineError::InvalidParameter(
+            "invalid restart policy: maximum retry count cannot be negative".into(),
+        ));
+    }
+    if count > 0 && p.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
+        return Err(EngineError::InvalidParameter(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+        ));
+    }
+    if !none && hc.auto_remove == Some(true) {
+        return Err(EngineError::InvalidParameter(
+            "can't create 'AutoRemove' container with restart policy".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// A create request, as the API decoded it.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +160,8 @@ impl Engine {
         let image = self.images.get(&image_ref)?;
         let hc = req.host_config;
         create::network_mode(hc.network_mode.as_deref())?;
+        check_restart_policy(&hc)?;
+        create::check_supported(&hc)?;
         create::resources(&hc)?;
         create::rlimits(&hc)?;
         let (log_driver, log_opts) =
@@ -184,9 +239,12 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(EngineError::io("saving the container", e));
         }
+        let event_rec = rec.clone();
         cs.names.insert(name, id.clone());
         cs.by_id
             .insert(id.clone(), Arc::new(Container::new(rec, dir)));
+        drop(cs);
+        self.container_event(&event_rec, "create", &[]);
         Ok((id, Vec::new()))
     }
 
@@ -259,29 +317,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Unmounts the container's rootfs (idempotent).
+    /// Unmounts the container's rootfs (idempotent; after a daemon restart
+    /// the mount is adopted from the container's directory).
     async fn unmount(&self, c: &Container) -> Result<(), EngineError> {
-        let taken = lock(&c.mount).take();
-        let merged = c.dir.join("merged");
-        tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
-            if let Some(mut m) = taken {
-                m.unmount()?;
-            }
-            if Engine::is_mounted(&merged) {
-                nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
-                    EngineError::Internal(format!("unmounting {}: {e}", merged.display()))
-                })?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("unmount task: {e}")))?
+        let mut m = lock(&c.mount)
+            .take()
+            .unwrap_or_else(|| RootfsMount::adopt(&c.dir));
+        tokio::task::spawn_blocking(move || m.unmount())
+            .await
+            .map_err(|e| EngineError::Internal(format!("unmount task: {e}")))??;
+        Ok(())
     }
 
-    /// Starts a container.
+    /// Starts a container (a user's start: the restart count is reset).
     pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), EngineError> {
+        self.start_as(c, false).await
+    }
+
+    /// Starts a container; `by_policy`: a restart of the restart policy,
+    /// done only while the container still waits for it.
+    async fn start_as(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        by_policy: bool,
+    ) -> Result<(), EngineError> {
         let _op = c.op.lock().await;
         let rec = c.record();
+        if by_policy
+            && (rec.state.status != Status::Restarting
+                || rec.state.manually_stopped
+                || c.events.borrow().removed)
+        {
+            return Ok(());
+        }
         match rec.state.status {
             Status::Running => return Err(EngineError::NotModified),
             Status::Removing => {
@@ -314,7 +382,13 @@ impl Engine {
                         oom_killed: false,
                         started_unix_nano: now_unix_nano(),
                         finished_unix_nano: 0,
+                        manually_stopped: false,
                     };
+                    if by_policy {
+                        r.restart_count += 1;
+                    } else {
+                        r.restart_count = 0;
+                    }
                 })?;
                 c.events.send_modify(|e| {
                     e.starts += 1;
@@ -322,6 +396,7 @@ impl Engine {
                     e.error = None;
                 });
                 self.watch(c.clone(), st.shim_pid);
+                self.container_event(&c.record(), "start", &[]);
                 Ok(())
             }
             Err(e) => {
@@ -338,6 +413,9 @@ impl Engine {
                 c.update(|r| {
                     r.state.error = message.clone();
                     r.state.exit_code = code;
+                    if r.state.status == Status::Restarting {
+                        r.state.status = Status::Exited;
+                    }
                 })?;
                 Err(EngineError::StartFailed { message, status })
             }
@@ -402,14 +480,48 @@ impl Engine {
         if let Err(e) = self.unmount(c).await {
             eprintln!("lookoutd: container {}: {e}", c.id);
         }
-        let st = c.record().state;
+        let rec = c.record();
+        let st = rec.state.clone();
+        let mut extra = vec![("exitCode", st.exit_code.to_string())];
+        if st.oom_killed {
+            self.container_event(&rec, "oom", &[]);
+        }
+        if !st.error.is_empty() {
+            extra.push(("error", st.error.clone()));
+        }
+        self.container_event(&rec, "die", &extra);
         c.events.send_modify(|e| {
             e.exits += 1;
             e.running = false;
             e.exit_code = st.exit_code;
             e.error = Some(st.error.clone()).filter(|s| !s.is_empty());
         });
-        if c.record().host_config.auto_remove == Some(true) {
+        let rec = c.record();
+        if should_restart(&rec) {
+            let ran = Duration::from_nanos(
+                (rec.state.finished_unix_nano - rec.state.started_unix_nano).max(0) as u64,
+            );
+            let delay = {
+                let mut d = lock(&c.restart_delay);
+                if ran >= RESTART_RESET_AFTER {
+                    *d = RESTART_DELAY_MIN;
+                }
+                let now = *d;
+                *d = (now * 2).min(RESTART_DELAY_MAX);
+                now
+            };
+            let _ = c.update(|r| r.state.status = Status::Restarting);
+            let engine = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Err(e) = engine.start_as(&c, true).await {
+                    eprintln!("lookoutd: restarting {}: {e}", c.id);
+                }
+            });
+            return;
+        }
+        if rec.host_config.auto_remove == Some(true) {
             let engine = self.clone();
             let c = c.clone();
             tokio::spawn(async move {
@@ -447,12 +559,15 @@ impl Engine {
                 c.id
             )));
         }
+        let _ = c.update(|r| r.state.manually_stopped = true);
         shim::signal(c.dir.clone(), sig, sig == libc::SIGKILL).await?;
+        self.container_event(&c.record(), "kill", &[("signal", sig.to_string())]);
         Ok(())
     }
 
-    /// Stops a container: its stop signal, `timeout` seconds (default 10),
-    /// then SIGKILL to every process.
+    /// Stops a container: its stop signal (default SIGTERM), `timeout`
+    /// seconds (default: the container's StopTimeout, else 10; negative:
+    /// wait forever), then SIGKILL to every process.
     pub async fn stop(
         &self,
         c: &Arc<Container>,
@@ -460,10 +575,19 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<(), EngineError> {
         let _op = c.op.lock().await;
+        let rec = c.record();
+        if rec.state.status == Status::Restarting {
+            c.update(|r| {
+                r.state.manually_stopped = true;
+                r.state.status = Status::Exited;
+            })?;
+            self.container_event(&rec, "stop", &[]);
+            return Ok(());
+        }
         if !c.is_running() {
             return Err(EngineError::NotModified);
         }
-        let rec = c.record();
+        c.update(|r| r.state.manually_stopped = true)?;
         let sig = match signal.filter(|s| !s.is_empty()) {
             Some(s) => parse_signal(s)?,
             None => match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
@@ -471,7 +595,7 @@ impl Engine {
                 None => libc::SIGTERM,
             },
         };
-        let t = timeout.unwrap_or(10);
+        let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         if sig != libc::SIGKILL {
             if let Err(e) = shim::signal(c.dir.clone(), sig, false).await
                 && c.is_running()
@@ -484,6 +608,7 @@ impl Engine {
                 Duration::from_secs(t as u64)
             };
             if Self::wait_stopped(c, wait).await {
+                self.container_event(&rec, "stop", &[]);
                 return Ok(());
             }
         }
@@ -491,6 +616,7 @@ impl Engine {
             shim::signal(c.dir.clone(), libc::SIGKILL, true).await?;
         }
         if Self::wait_stopped(c, Duration::from_secs(30)).await {
+            self.container_event(&rec, "stop", &[]);
             Ok(())
         } else {
             Err(EngineError::Internal(format!(
@@ -506,6 +632,18 @@ impl Engine {
         if lock(&c.rec).state.status == Status::Removing && c.events.borrow().removed {
             return Ok(());
         }
+        if lock(&c.rec).state.status == Status::Restarting {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+                    lock(&c.rec).name
+                )));
+            }
+            c.update(|r| {
+                r.state.manually_stopped = true;
+                r.state.status = Status::Exited;
+            })?;
+        }
         if c.is_running() {
             if !force {
                 return Err(EngineError::Conflict(format!(
@@ -513,6 +651,7 @@ impl Engine {
                     lock(&c.rec).name
                 )));
             }
+            c.update(|r| r.state.manually_stopped = true)?;
             shim::signal(c.dir.clone(), libc::SIGKILL, true).await?;
             if !Self::wait_stopped(c, Duration::from_secs(30)).await {
                 return Err(EngineError::Internal(format!(
@@ -547,6 +686,7 @@ impl Engine {
             cs.by_id.remove(&c.id);
         }
         c.events.send_modify(|e| e.removed = true);
+        self.container_event(&c.record(), "destroy", &[]);
         Ok(())
     }
 
@@ -595,6 +735,15 @@ impl Engine {
             let rec = c.record();
             match rec.state.status {
                 Status::Running => {}
+                Status::Restarting => {
+                    let engine = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.start_as(&c, true).await {
+                            eprintln!("lookoutd: restarting {}: {e}", c.id);
+                        }
+                    });
+                    continue;
+                }
                 Status::Removing => {
                     let engine = self.clone();
                     tokio::spawn(async move {
