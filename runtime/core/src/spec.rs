@@ -57,7 +57,17 @@ pub struct ContainerSpec {
     /// `None` (or a root whose `/etc` entries are symlinks): written into
     /// the root itself. The shim sets it to the state directory.
     pub etc_dir: Option<PathBuf>,
+    /// A client will attach to the output (`docker run` without `-d`):
+    /// the shim keeps what the container writes until the first attach,
+    /// and after the exit waits for it (up to [`ATTACH_GRACE_SECS`]) before
+    /// it goes away, so an attach that arrives after a short-lived
+    /// container ended still gets every line.
+    pub attach_expected: bool,
 }
+
+/// How long a shim whose spec says `attach_expected` waits, after the
+/// container exited, for the first attach.
+pub const ATTACH_GRACE_SECS: u64 = 10;
 
 /// The container's PID 1.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,11 +28,15 @@ struct HubState {
     clients: Vec<UnixStream>,
     /// The container's output has ended.
     closed: bool,
+    /// Some client has attached.
+    attached: bool,
 }
 
 /// The attached clients of one container.
 pub struct AttachHub {
     state: Mutex<HubState>,
+    /// Signalled on the first attach.
+    first: std::sync::Condvar,
 }
 
 impl AttachHub {
@@ -43,6 +47,7 @@ impl AttachHub {
                 replay_open: true,
                 ..Default::default()
             }),
+            first: std::sync::Condvar::new(),
         })
     }
 
@@ -56,11 +61,24 @@ impl AttachHub {
         }
         st.replay_open = false;
         st.replay = Vec::new();
+        st.attached = true;
+        self.first.notify_all();
         if st.closed {
             let _ = client.shutdown(Shutdown::Both);
         } else {
             st.clients.push(client);
         }
+    }
+
+    /// Waits until some client has attached, at most `timeout`; true if
+    /// one has.
+    pub fn wait_first_attach(&self, timeout: Duration) -> bool {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (st, _) = self
+            .first
+            .wait_timeout_while(st, timeout, |s| !s.attached)
+            .unwrap_or_else(|p| p.into_inner());
+        st.attached
     }
 
     fn publish(&self, frames: &[u8]) {
@@ -78,11 +96,11 @@ impl AttachHub {
         st.clients.retain_mut(|c| c.write_all(frames).is_ok());
     }
 
-    /// Ends every attach with EOF.
+    /// Ends every attach with EOF. What was kept for a first attach stays
+    /// until it comes.
     pub fn close(&self) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.closed = true;
-        st.replay = Vec::new();
         for c in st.clients.drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
@@ -161,6 +179,19 @@ mod tests {
     }
 
     #[test]
+    fn an_attach_after_the_end_still_gets_everything() {
+        let hub = AttachHub::new();
+        hub.publish(b"all of it");
+        hub.close();
+        assert!(!hub.wait_first_attach(Duration::from_millis(1)));
+        let (a, mut b) = UnixStream::pair().unwrap();
+        hub.attach(a, true);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"all of it");
+    }
+
+    #[test]
     fn first_attach_gets_the_replay_then_live_output() {
         let hub = AttachHub::new();
         hub.publish(b"early");
@@ -172,6 +203,7 @@ mod tests {
         b.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"early-late");
         // A later attach gets no replay and, the output having ended, EOF.
+        assert!(hub.wait_first_attach(Duration::from_millis(1)));
         let (a, mut b) = UnixStream::pair().unwrap();
         hub.attach(a, true);
         got.clear();

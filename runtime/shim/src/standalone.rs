@@ -215,6 +215,7 @@ impl RunArgs {
             }],
             log_dir: state_dir.to_path_buf(),
             etc_dir: Some(state_dir.to_path_buf()),
+            attach_expected: false,
             meta: ContainerMetaSpec {
                 name: self.name.clone().unwrap_or_default(),
                 created_unix_nano: lookout_core::logs::pipeline::now_unix_nano(),

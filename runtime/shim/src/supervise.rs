@@ -520,6 +520,13 @@ fn run(
         }
         *guard = None;
     }
+    // A client that is to attach (docker run) may come after a short-lived
+    // container ended: keep its output for it a while.
+    if spec.attach_expected {
+        shared
+            .hub
+            .wait_first_attach(Duration::from_secs(spec::ATTACH_GRACE_SECS));
+    }
     // Let the waiters read their answers before the shim goes away.
     for _ in 0..200 {
         if shared.in_flight.load(Ordering::SeqCst) == 0 {

@@ -259,6 +259,8 @@ impl Engine {
             rootfs: dir.join("merged"),
             // The shim fills in its state directory.
             etc_dir: None,
+            // Set at start when an attach is waiting.
+            attach_expected: false,
             process: ProcessSpec {
                 args,
                 env: cfg.env.clone().unwrap_or_default(),
@@ -364,7 +366,10 @@ impl Engine {
         for f in [EXIT_FILE, SHIM_PID_FILE] {
             let _ = std::fs::remove_file(c.dir.join(f));
         }
-        let spec = self.spec(&rec, &c.dir)?;
+        let mut spec = self.spec(&rec, &c.dir)?;
+        // An attach is waiting for this start (docker run without -d): the
+        // shim keeps the output for it even if the container ends first.
+        spec.attach_expected = c.attachers() > 0;
         self.mount(c, &rec).await?;
         let bytes = serde_json::to_vec_pretty(&spec)
             .map_err(|e| EngineError::Internal(format!("encoding the spec: {e}")))?;
