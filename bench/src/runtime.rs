@@ -237,7 +237,7 @@ fn phase_breakdown(path: &Path, spawn_at: &[u64]) -> Result<String> {
     let runs = &runs[runs.len().saturating_sub(spawn_at.len())..];
     let order = [
         ("shim spawn (exec → main)", "spawn", "main"),
-        ("detach (fork, setsid, fork)", "main", "detached"),
+        ("detach (fork, setsid; loader thread started)", "main", "detached"),
         (
             "container start (driver loading on a second thread; cgroup, namespaces, mounts, exec)",
             "detached",
@@ -254,10 +254,8 @@ fn phase_breakdown(path: &Path, spawn_at: &[u64]) -> Result<String> {
     ];
     let mut out = Vec::new();
     for (label, key) in [
-        (
-            "  of which prepare (users, /etc files, plan)",
-            "start_prepare_ns",
-        ),
+        ("driver loading (its own thread)", "load_drivers_ns"),
+        ("prepare (users, /etc files, plan)", "start_prepare_ns"),
         ("cgroup create + limits + devices", "start_cgroup_ns"),
         ("clone3 (namespaces)", "start_namespaces_ns"),
         ("cgroup join", "start_cgroup_join_ns"),

@@ -78,7 +78,8 @@ fn main() -> Result<()> {
             state_dir,
             plugin_dir,
         } => {
-            let pid = supervise::start_detached(&state_dir, &plugin_dir)?;
+            let pid =
+                supervise::start_detached(&state_dir, &plugin_dir, supervise::Detach::DoubleFork)?;
             println!("{pid}");
             Ok(())
         }

@@ -263,7 +263,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let p = state_dir.join(spec::CONFIG_FILE);
         std::fs::write(&p, serde_json::to_vec_pretty(&spec)?)
             .with_context(|| format!("cannot write {}", p.display()))?;
-        supervise::start_detached(&state_dir, &args.plugin_dir)
+        supervise::start_detached(&state_dir, &args.plugin_dir, supervise::Detach::SingleFork)
     });
     let code = match started {
         Err(e) => {

@@ -14,7 +14,7 @@ use crate::control;
 use anyhow::{Context, Result, anyhow, bail};
 use lookout_abi::{LK_STREAM_STDERR, LK_STREAM_STDOUT};
 use lookout_core::container::{Container, Stdio};
-use lookout_core::logs::options::Mode;
+use lookout_core::logs::options::{HostLogOptions, Mode};
 use lookout_core::logs::pipeline::{DriverSpec, Pipeline};
 use lookout_core::logs::setup::{self, DriverRequest};
 use lookout_core::plugin::{ContainerInfo, PluginPath};
@@ -50,6 +50,8 @@ struct Timings {
     marks: Vec<(&'static str, u64)>,
     /// Durations inside the container start.
     start: Option<lookout_core::container::StartTimings>,
+    /// How long loading the drivers took (on its own thread).
+    load_drivers_ns: Option<u64>,
 }
 
 impl Timings {
@@ -57,6 +59,7 @@ impl Timings {
         Timings {
             marks: vec![("main", *T0.get_or_init(monotonic_ns))],
             start: None,
+            load_drivers_ns: None,
         }
     }
     fn mark(&mut self, phase: &'static str) {
@@ -69,6 +72,9 @@ impl Timings {
         let mut m = serde_json::Map::new();
         for (k, v) in &self.marks {
             m.insert((*k).to_string(), (*v).into());
+        }
+        if let Some(ns) = self.load_drivers_ns {
+            m.insert("load_drivers_ns".to_string(), ns.into());
         }
         if let Some(t) = self.start {
             for (k, v) in [
@@ -129,11 +135,22 @@ pub fn load_spec(state_dir: &Path) -> Result<ContainerSpec> {
     Ok(s)
 }
 
+/// How the shim leaves the process that starts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detach {
+    /// fork, setsid, fork: the shim is no session leader and nobody needs
+    /// to reap it (`start`, used by the daemon).
+    DoubleFork,
+    /// fork, setsid: the caller stays to wait for the exit and the shim
+    /// survives it (the daemonless `run`, one fork less on its path).
+    SingleFork,
+}
+
 /// Starts the container described by `state_dir/config.json` under a
 /// detached shim. Returns the container's pid once it runs, or the error
 /// that kept it from starting. Must be called while the process is still
 /// single-threaded.
-pub fn start_detached(state_dir: &Path, plugin_dirs: &[PathBuf]) -> Result<i32> {
+pub fn start_detached(state_dir: &Path, plugin_dirs: &[PathBuf], detach: Detach) -> Result<i32> {
     let spec = load_spec(state_dir)?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     // SAFETY: the process is single-threaded here (start_detached is called
@@ -145,8 +162,10 @@ pub fn start_detached(state_dir: &Path, plugin_dirs: &[PathBuf]) -> Result<i32> 
             File::from(r)
                 .read_to_string(&mut msg)
                 .context("reading the shim's start report")?;
-            // The intermediate child exits at once.
-            let _ = nix::sys::wait::waitpid(child, None);
+            if detach == Detach::DoubleFork {
+                // The intermediate child exits at once.
+                let _ = nix::sys::wait::waitpid(child, None);
+            }
             let msg = msg.trim_end();
             if let Some(pid) = msg.strip_prefix("ok ") {
                 return pid
@@ -170,6 +189,16 @@ pub fn start_detached(state_dir: &Path, plugin_dirs: &[PathBuf]) -> Result<i32> 
         ForkResult::Child => {
             drop(r);
             let _ = setsid();
+            if detach == Detach::SingleFork {
+                let code = match supervise(state_dir, &spec, plugin_dirs, w) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("lookout-shim: {e:#}");
+                        1
+                    }
+                };
+                std::process::exit(code)
+            }
             // SAFETY: still single-threaded.
             match unsafe { fork() } {
                 Ok(ForkResult::Parent { .. }) => {
@@ -214,13 +243,14 @@ fn redirect_stdio(state_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes a file by renaming a complete temporary one into place, so a
+/// reader never sees it half written. Not fsynced: these are run-time
+/// records (a pid, an exit code), and the fsync would sit on every start
+/// and exit path; after a power loss a missing exit record reads as "exit
+/// unknown".
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
+    std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -264,6 +294,15 @@ fn supervise(
     w: OwnedFd,
 ) -> Result<()> {
     let mut w = Some(w);
+    // The drivers start loading at once, on a thread of their own: that
+    // work overlaps everything up to the container's clone.
+    let loader = match spawn_loader(state_dir, spec, plugin_dirs) {
+        Ok(l) => l,
+        Err(e) => {
+            report(&mut w, &format!("error {e:#}"));
+            return Err(e);
+        }
+    };
     let r = (|| -> Result<()> {
         std::env::set_current_dir("/").context("chdir /")?;
         redirect_stdio(state_dir).context("redirecting the shim's stdio")?;
@@ -282,7 +321,7 @@ fn supervise(
         report(&mut w, &format!("error {e:#}"));
         return Err(e);
     }
-    match run(state_dir, spec, plugin_dirs, &mut w) {
+    match run(state_dir, spec, loader, &mut w) {
         Ok(()) => Ok(()),
         Err(e) => {
             let msg = format!("{e:#}");
@@ -304,14 +343,14 @@ fn supervise(
     }
 }
 
-fn run(
-    state_dir: &Path,
-    spec: &ContainerSpec,
-    plugin_dirs: &[PathBuf],
-    w: &mut Option<OwnedFd>,
-) -> Result<()> {
-    let mut timings = Timings::new();
-    timings.mark("detached");
+/// Loads, checks and starts the container's drivers; with how long it took.
+type Loader = std::thread::JoinHandle<(
+    std::result::Result<(HostLogOptions, Vec<DriverSpec>), lookout_core::plugin::PluginError>,
+    u64,
+)>;
+
+/// Creates the log directory and starts loading the drivers on a thread.
+fn spawn_loader(state_dir: &Path, spec: &ContainerSpec, plugin_dirs: &[PathBuf]) -> Result<Loader> {
     let log_dir = if spec.log_dir.as_os_str().is_empty() {
         state_dir.to_path_buf()
     } else {
@@ -319,10 +358,6 @@ fn run(
     };
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
-    let _ = std::fs::remove_file(state_dir.join(spec::EXIT_FILE));
-
-    // Drivers first: a bad driver or option fails the start, before any
-    // process exists.
     let mut dirs: Vec<PathBuf> = plugin_dirs.to_vec();
     dirs.extend(PluginPath::standard(None).dirs().iter().cloned());
     let path = PluginPath::new(dirs);
@@ -336,21 +371,35 @@ fn run(
         })
         .collect();
     let info = container_info(spec, &log_dir);
-    // The drivers load on a thread of their own while the container's
-    // cgroup is made; they are joined (and a bad driver or option fails
-    // the start) before any container process exists.
-    let loader = std::thread::Builder::new()
+    // A bad driver or option fails the start: the loader is joined before
+    // any container process exists.
+    std::thread::Builder::new()
         .name("load-drivers".into())
-        .spawn(move || setup::open(&path, &reqs, &info))
-        .context("spawning the driver loader")?;
+        .spawn(move || {
+            let t = std::time::Instant::now();
+            let r = setup::open(&path, &reqs, &info);
+            (r, t.elapsed().as_nanos() as u64)
+        })
+        .context("spawning the driver loader")
+}
+
+fn run(
+    state_dir: &Path,
+    spec: &ContainerSpec,
+    loader: Loader,
+    w: &mut Option<OwnedFd>,
+) -> Result<()> {
+    let mut timings = Timings::new();
+    timings.mark("detached");
+    let _ = std::fs::remove_file(state_dir.join(spec::EXIT_FILE));
     let mut loaded = None;
     let join_loader = || -> std::result::Result<(), String> {
         match loader.join() {
-            Ok(Ok(x)) => {
-                loaded = Some(x);
+            Ok((Ok(x), ns)) => {
+                loaded = Some((x, ns));
                 Ok(())
             }
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok((Err(e), _)) => Err(e.to_string()),
             Err(_) => Err("loading the log drivers panicked".to_string()),
         }
     };
@@ -362,6 +411,7 @@ fn run(
     // it was.
     let mut spec = spec.clone();
     spec.etc_dir.get_or_insert_with(|| state_dir.to_path_buf());
+    timings.mark("container_starting");
     let container = Container::start_with(
         &spec,
         Stdio {
@@ -373,7 +423,8 @@ fn run(
     )?;
     timings.mark("container_started");
     timings.start = Some(container.start_timings());
-    let (host, mut drivers) = loaded.context("the drivers were not loaded")?;
+    let ((host, mut drivers), load_ns) = loaded.context("the drivers were not loaded")?;
+    timings.load_drivers_ns = Some(load_ns);
     let hub = AttachHub::new();
     drivers.push(DriverSpec {
         name: ATTACH_DRIVER.to_string(),
