@@ -504,7 +504,15 @@ fn run(
     // months.
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe { libc::malloc_trim(0) };
-    drop_clean_file_pages();
+    // Off the start path: a container still running after a second is a
+    // long-lived one, and its shim gives back what start-up touched.
+    let _ = std::thread::Builder::new()
+        .name("trim".into())
+        .stack_size(64 << 10)
+        .spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            drop_clean_file_pages();
+        });
 
     let pump = {
         let shared = shared.clone();
