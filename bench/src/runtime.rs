@@ -237,7 +237,11 @@ fn phase_breakdown(path: &Path, spawn_at: &[u64]) -> Result<String> {
     let runs = &runs[runs.len().saturating_sub(spawn_at.len())..];
     let order = [
         ("shim spawn (exec → main)", "spawn", "main"),
-        ("detach (fork, setsid; loader thread started)", "main", "detached"),
+        (
+            "detach (fork, setsid; loader thread started)",
+            "main",
+            "detached",
+        ),
         (
             "container start (driver loading on a second thread; cgroup, namespaces, mounts, exec)",
             "detached",
