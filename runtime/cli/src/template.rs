@@ -614,7 +614,10 @@ pub fn indent_json(src: &[u8], indent: &str) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "/work/shared/docker-api-samples/containers_sample_json.json";
+    const SAMPLE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/docker-api-samples/containers_sample_json.json"
+    );
 
     fn sample() -> Json {
         match std::fs::read(SAMPLE) {

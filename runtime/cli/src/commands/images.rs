@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn image_rows() {
-        let text = std::fs::read_to_string("/work/shared/docker-api-samples/images_json.json")
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/docker-api-samples/images_json.json"))
             .unwrap_or_else(|_| {
                 r#"[{"Containers":-1,"Created":1795812160,"Id":"sha256:5c5dabf140d95b0766880c4005ec5ee4cc2505813a1165a44805f2d6e0940c0f","Labels":null,"ParentId":"","RepoDigests":null,"RepoTags":["bb:1"],"SharedSize":-1,"Size":1984230,"VirtualSize":1984230}]"#.into()
             });

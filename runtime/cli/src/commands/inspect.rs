@@ -142,8 +142,10 @@ mod tests {
 
     #[test]
     fn the_sample_keeps_its_key_order() {
-        if let Ok(b) = std::fs::read("/work/shared/docker-api-samples/containers_sample_json.json")
-        {
+        if let Ok(b) = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/docker-api-samples/containers_sample_json.json"
+        )) {
             let out = render(&[Bytes::from(b)], None).unwrap();
             assert!(out.starts_with("[\n    {\n        \"Id\": "), "{out}");
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -320,8 +320,10 @@ pub async fn stats(client: &Client, a: &StatsArgs) -> Result<i32> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str =
-        "/work/shared/docker-api-samples/containers_sample_stats_stream_false.json";
+    const SAMPLE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/docker-api-samples/containers_sample_stats_stream_false.json"
+    );
 
     #[test]
     fn the_sample_computes_as_docker() {

@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn version_from_the_sample() {
-        let server: Value = std::fs::read("/work/shared/docker-api-samples/version.json")
+        let server: Value = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/docker-api-samples/version.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_else(|| json!({"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12","Os":"linux","Arch":"amd64"}));
@@ -357,7 +357,10 @@ mod tests {
 
     #[test]
     fn info_from_the_sample() {
-        let Ok(b) = std::fs::read("/work/shared/docker-api-samples/info.json") else {
+        let Ok(b) = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/docker-api-samples/info.json"
+        )) else {
             return;
         };
         let i: Value = serde_json::from_slice(&b).unwrap();

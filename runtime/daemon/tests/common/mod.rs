@@ -22,10 +22,9 @@ pub fn repo_root() -> PathBuf {
 
 /// dockerd's recorded answers.
 pub fn sample(name: &str) -> Value {
-    let candidates = [
-        repo_root().join("../shared/docker-api-samples").join(name),
-        PathBuf::from("/work/shared/docker-api-samples").join(name),
-    ];
+    let candidates = [repo_root()
+        .join("tests/fixtures/docker-api-samples")
+        .join(name)];
     for p in &candidates {
         if let Ok(b) = std::fs::read(p) {
             return serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
