@@ -247,6 +247,17 @@ fn exit_codes_attach_wait_and_rm() {
         .trim(),
         "3 exited"
     );
+    // A --rm container that cannot start: Docker's 127, and it is removed
+    // (docker run --rm waits for the removal).
+    let o = d.docker(&["run", "--rm", "--name", "nocmd", IMG, "nosuchcmd"]);
+    assert_eq!(
+        o.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nosuchcmd"));
+    assert!(!d.docker(&["inspect", "nocmd"]).status.success());
     // stdout and stderr stay apart through attach.
     let o = d.docker(&[
         "run",

@@ -422,6 +422,18 @@ impl Engine {
                         r.state.status = Status::Exited;
                     }
                 })?;
+                // As dockerd: an AutoRemove (--rm) container that cannot
+                // start is removed, so a client waiting for "removed"
+                // (docker run --rm) returns.
+                if rec.host_config.auto_remove == Some(true) {
+                    let engine = self.clone();
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.remove(&c, true).await {
+                            eprintln!("lookoutd: auto-removing {}: {e}", c.id);
+                        }
+                    });
+                }
                 Err(EngineError::StartFailed { message, status })
             }
         }

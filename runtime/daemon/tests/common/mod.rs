@@ -140,8 +140,10 @@ impl Daemon {
 
     /// Runs the docker CLI against the daemon.
     pub fn docker(&self, args: &[&str]) -> Output {
+        // SIGKILL: an attached docker run forwards SIGTERM to its container
+        // instead of exiting.
         Command::new("timeout")
-            .arg("60")
+            .args(["-s", "KILL", "60"])
             .arg("docker")
             .arg("-H")
             .arg(self.host())
