@@ -409,6 +409,11 @@ fn count_lines(p: &Path) -> Result<u64> {
 fn run_child(w: &str, sink: &str, lines: u64, dir: &Path, rate: u64) -> Result<Res> {
     let sub = dir.join(format!("{w}-{sink}"));
     let _ = std::fs::remove_dir_all(&sub);
+    // Every measurement starts with no dirty page cache left by the one
+    // before: the kernel's writeback of earlier workloads' hundreds of MB
+    // would otherwise compete with this one (floors included).
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let out = Command::new(std::env::current_exe()?)
         .args([
             "one",
