@@ -489,10 +489,21 @@ impl Pipeline {
                 fd,
                 sp: self.splitter(stream),
                 pending: None,
+                armed: true,
             }));
         }
         let mut open = srcs.len();
         let mut events = [EpollEvent::empty(); 4];
+        let watch = |armed: bool, i: usize| {
+            // EPOLLHUP is reported whatever the mask: a writer that closes
+            // still wakes a disarmed source.
+            let flags = if armed {
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP
+            } else {
+                EpollFlags::EPOLLRDHUP
+            };
+            EpollEvent::new(flags, i as u64)
+        };
         while open > 0 {
             // Wait at most until the oldest pending batch is due.
             let due = srcs
@@ -508,10 +519,14 @@ impl Pipeline {
                 };
                 // Read a few times per wake-up so one busy stream cannot
                 // starve the other.
+                let mut drained = false;
                 for _ in 0..4 {
                     match self.read_once(src)? {
                         ReadResult::Data => continue,
-                        ReadResult::Drained | ReadResult::WouldBlock => break,
+                        ReadResult::Drained | ReadResult::WouldBlock => {
+                            drained = true;
+                            break;
+                        }
                         ReadResult::Eof => {
                             let _ = ep.delete(src.fd.as_fd());
                             srcs[i] = None;
@@ -520,15 +535,53 @@ impl Pipeline {
                         }
                     }
                 }
+                if let Some(src) = srcs[i].as_mut()
+                    && drained
+                    && src.armed
+                    && src.pending.is_some()
+                {
+                    ep.modify(src.fd.as_fd(), &mut watch(false, i))?;
+                    src.armed = false;
+                }
             }
             let now = Instant::now();
-            for src in srcs.iter_mut().flatten() {
-                if src
+            for i in 0..srcs.len() {
+                let Some(src) = srcs[i].as_mut() else {
+                    continue;
+                };
+                if !src
                     .pending
                     .as_ref()
                     .is_some_and(|p| now >= p.first + LINGER)
                 {
-                    self.flush_pending(src, false);
+                    continue;
+                }
+                // Due: take what arrived meanwhile (bounded), then cut.
+                let mut eof = false;
+                for _ in 0..16 {
+                    match self.read_once(src)? {
+                        ReadResult::Data => {
+                            if src.pending.is_none() {
+                                break;
+                            }
+                        }
+                        ReadResult::Drained | ReadResult::WouldBlock => break,
+                        ReadResult::Eof => {
+                            eof = true;
+                            break;
+                        }
+                    }
+                }
+                if eof {
+                    let _ = ep.delete(src.fd.as_fd());
+                    srcs[i] = None;
+                    open -= 1;
+                    continue;
+                }
+                self.flush_pending(src, false);
+                if !src.armed {
+                    ep.modify(src.fd.as_fd(), &mut watch(true, i))?;
+                    src.armed = true;
                 }
             }
         }
@@ -661,6 +714,10 @@ struct Source {
     fd: OwnedFd,
     sp: Splitter,
     pending: Option<Pending>,
+    /// Watched for input. Off while a partial batch lingers after the pipe
+    /// was drained: the writer's next small writes then cost no wake-up
+    /// each; they are read when the batch is due.
+    armed: bool,
 }
 
 /// Bytes read but not yet cut into a batch.
