@@ -545,15 +545,11 @@ impl Pipeline {
                 }
             }
             let now = Instant::now();
-            for i in 0..srcs.len() {
-                let Some(src) = srcs[i].as_mut() else {
+            for (i, slot) in srcs.iter_mut().enumerate() {
+                let Some(src) = slot.as_mut() else {
                     continue;
                 };
-                if !src
-                    .pending
-                    .as_ref()
-                    .is_some_and(|p| now >= p.first + LINGER)
-                {
+                if src.pending.as_ref().is_none_or(|p| now < p.first + LINGER) {
                     continue;
                 }
                 // Due: take what arrived meanwhile (bounded), then cut.
@@ -574,7 +570,7 @@ impl Pipeline {
                 }
                 if eof {
                     let _ = ep.delete(src.fd.as_fd());
-                    srcs[i] = None;
+                    *slot = None;
                     open -= 1;
                     continue;
                 }
