@@ -177,6 +177,12 @@ fn workload_bytes(w: &str, lines: u64) -> (Vec<u8>, u64) {
     }
 }
 
+/// `LOOKOUT_BENCH_VERBOSE=1`: the producer's lateness and the driver's
+/// call times on stderr.
+fn verbose() -> bool {
+    std::env::var_os("LOOKOUT_BENCH_VERBOSE").is_some_and(|v| v == "1")
+}
+
 fn produce(w: &str, lines: u64, rate: u64) -> Result<()> {
     let (data, _) = workload_bytes(w, lines);
     let mut out = std::io::stdout().lock();
@@ -189,13 +195,27 @@ fn produce(w: &str, lines: u64, rate: u64) -> Result<()> {
     // Paced: a burst every millisecond.
     let per_tick = (rate / 1000).max(1) as usize * 100;
     let start = Instant::now();
+    // How late the producer itself was (a late tick writes two bursts at
+    // once, and their records wait behind each other): reported on stderr.
+    let (mut late, mut worst) = (0u64, Duration::ZERO);
     for (i, c) in data.chunks(per_tick).enumerate() {
         let due = start + Duration::from_millis(i as u64);
         if let Some(d) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
         }
+        let lag = Instant::now().saturating_duration_since(due);
+        if lag > Duration::from_millis(1) {
+            late += 1;
+        }
+        worst = worst.max(lag);
         out.write_all(c)?;
         out.flush()?;
+    }
+    if verbose() {
+        eprintln!(
+            "producer: {late} ticks over 1 ms late, worst {} µs",
+            worst.as_micros()
+        );
     }
     Ok(())
 }
@@ -380,6 +400,17 @@ fn one(w: &str, sink: &str, lines: u64, dir: &Path, rate: u64) -> Result<Res> {
 
 fn fill(res: &mut Res, rep: &lookout_core::logs::pipeline::PipelineReport, lines: u64, bytes: u64) {
     let d = &rep.drivers[0];
+    if verbose() {
+        eprintln!(
+            "driver {}: {} calls, call time p50/p99/p99.9/max {}/{}/{}/{} µs",
+            d.name,
+            d.calls,
+            d.call_ns[0] / 1000,
+            d.call_ns[1] / 1000,
+            d.call_ns[2] / 1000,
+            d.call_ns[3] / 1000
+        );
+    }
     res.lines = d.delivered;
     res.bytes = d.delivered_bytes;
     res.ok = d.delivered == rep.records && d.dropped == 0 && d.delivered_bytes == bytes;
