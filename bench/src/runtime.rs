@@ -366,19 +366,8 @@ fn create_cgroup_parent(parent: &str) -> Result<()> {
 }
 
 fn remove_cgroup_parent(parent: &str) {
-    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    for l in mi.lines() {
-        let Some((pre, post)) = l.split_once(" - ") else {
-            continue;
-        };
-        if !post.starts_with("cgroup") {
-            continue;
-        }
-        if let Some(mp) = pre.split(' ').nth(4) {
-            let _ = std::fs::remove_dir(Path::new(mp).join(parent.trim_start_matches('/')));
-        }
+    for mp in cgroup_mount_points() {
+        let _ = std::fs::remove_dir(mp.join(parent.trim_start_matches('/')));
     }
 }
 
@@ -445,45 +434,24 @@ pub fn shim_mem(containers: usize, rootfs: &Path) -> Result<()> {
             .status();
         // Killing the shim leaves the container: stop it through its cgroup.
     }
-    // The containers: kill through every hierarchy's cgroup.procs.
-    let mi = std::fs::read_to_string("/proc/self/mountinfo")?;
-    for l in mi.lines() {
-        let Some((pre, post)) = l.split_once(" - ") else {
-            continue;
-        };
-        if !post.starts_with("cgroup") {
-            continue;
-        }
-        let Some(mp) = pre.split(' ').nth(4) else {
-            continue;
-        };
-        let base = Path::new(mp).join(parent.trim_start_matches('/'));
-        if let Ok(rd) = std::fs::read_dir(&base) {
-            for e in rd.flatten() {
-                if let Ok(procs) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
-                    for p in procs.lines() {
-                        let _ = Command::new("kill").args(["-9", p]).status();
-                    }
+    // The containers: kill through every hierarchy's cgroup.procs, then
+    // remove their cgroups and the parent.
+    let mounts = cgroup_mount_points();
+    for mp in &mounts {
+        let base = mp.join(parent.trim_start_matches('/'));
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            if let Ok(procs) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                for p in procs.lines() {
+                    let _ = Command::new("kill").args(["-9", p]).status();
                 }
             }
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    for l in mi.lines() {
-        let Some((pre, post)) = l.split_once(" - ") else {
-            continue;
-        };
-        if !post.starts_with("cgroup") {
-            continue;
-        }
-        let Some(mp) = pre.split(' ').nth(4) else {
-            continue;
-        };
-        let base = Path::new(mp).join(parent.trim_start_matches('/'));
-        if let Ok(rd) = std::fs::read_dir(&base) {
-            for e in rd.flatten() {
-                let _ = std::fs::remove_dir(e.path());
-            }
+    for mp in &mounts {
+        let base = mp.join(parent.trim_start_matches('/'));
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(e.path());
         }
         let _ = std::fs::remove_dir(&base);
     }

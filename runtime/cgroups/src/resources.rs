@@ -27,7 +27,10 @@ pub const MIN_NANO_CPUS: i64 = NANO_CPUS_PER_CPU / 100;
 ///
 /// `None` leaves the control untouched. As in the Docker API, `Some(0)` also
 /// means "not set" for the sizes, shares, NanoCpus, period, quota and weight.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// In a container's `config.json` it is an object with these snake_case
+/// keys; unknown keys are refused, so a typo cannot drop a limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Resources {
     /// Hard memory limit in bytes (`--memory`): v1 `memory.limit_in_bytes`,
     /// v2 `memory.max`. At least 6 MiB.

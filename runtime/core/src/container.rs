@@ -441,7 +441,7 @@ impl Container {
 
         let cg = Cgroup::create(&layout, &cg_path).map_err(cg_err)?;
         if let Err(e) = cg
-            .apply(&spec.resources.to_resources())
+            .apply(&spec.resources)
             .and_then(|()| apply_device_rules(&cg))
         {
             discard_cgroup(cg);

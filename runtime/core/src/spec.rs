@@ -8,6 +8,7 @@
 //! snake_case JSON; unknown fields are refused so a typo cannot silently drop
 //! a limit.
 
+pub use lookout_cgroups::Resources;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -36,7 +37,7 @@ pub struct ContainerSpec {
     /// `host` (the host's network namespace).
     pub network: NetworkMode,
     /// Resource limits for the container's cgroup.
-    pub resources: ResourcesSpec,
+    pub resources: Resources,
     /// The container's cgroup path, absolute in every hierarchy (default
     /// `/lookout/<id>`).
     pub cgroup_path: Option<String>,
@@ -114,43 +115,6 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
-}
-
-/// Limits in the Docker API's units (see `lookout_cgroups::Resources`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
-pub struct ResourcesSpec {
-    pub memory: Option<i64>,
-    pub memory_reservation: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub cpu_shares: Option<i64>,
-    pub nano_cpus: Option<i64>,
-    pub cpu_period: Option<i64>,
-    pub cpu_quota: Option<i64>,
-    pub cpuset_cpus: Option<String>,
-    pub cpuset_mems: Option<String>,
-    pub pids_limit: Option<i64>,
-    pub blkio_weight: Option<i64>,
-}
-
-impl ResourcesSpec {
-    /// The limits as the cgroups crate takes them.
-    pub fn to_resources(&self) -> lookout_cgroups::Resources {
-        lookout_cgroups::Resources {
-            memory: self.memory,
-            memory_reservation: self.memory_reservation,
-            memory_swap: self.memory_swap,
-            cpu_shares: self.cpu_shares,
-            nano_cpus: self.nano_cpus,
-            cpu_period: self.cpu_period,
-            cpu_quota: self.cpu_quota,
-            cpuset_cpus: self.cpuset_cpus.clone(),
-            cpuset_mems: self.cpuset_mems.clone(),
-            pids_limit: self.pids_limit,
-            blkio_weight: self.blkio_weight,
-        }
-    }
 }
 
 /// One log driver and its options (host keys such as `mode` included).

@@ -12,7 +12,7 @@ use lookout_core::cgroups::units;
 use lookout_core::shim_proto::{self, Request};
 use lookout_core::spec::{
     self, ContainerMetaSpec, ContainerSpec, ExitRecord, LogDriverSpec, NetworkMode, ProcessSpec,
-    ResourcesSpec, RlimitSpec,
+    Resources, RlimitSpec,
 };
 use std::path::{Path, PathBuf};
 
@@ -193,7 +193,7 @@ impl RunArgs {
             },
             hostname: self.hostname.clone(),
             network,
-            resources: ResourcesSpec {
+            resources: Resources {
                 memory: opt(&self.memory, units::parse_memory)?,
                 memory_reservation: opt(&self.memory_reservation, units::parse_memory)?,
                 memory_swap: opt(&self.memory_swap, units::parse_memory_swap)?,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bollard_stubs::models::{ContainerConfig, HostConfig};
-use lookout_core::spec::{NetworkMode, ResourcesSpec, RlimitSpec};
+use lookout_core::spec::{NetworkMode, Resources, RlimitSpec};
 use lookout_image::ImageConfig;
 
 use super::EngineError;
@@ -184,7 +184,7 @@ pub fn check_supported(hc: &HostConfig) -> Result<(), EngineError> {
 pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 /// The limits of the host configuration, checked as dockerd checks them.
-pub fn resources(hc: &HostConfig) -> Result<ResourcesSpec, EngineError> {
+pub fn resources(hc: &HostConfig) -> Result<Resources, EngineError> {
     let pos = |v: Option<i64>| v.filter(|&x| x > 0);
     let bad = |m: String| Err(EngineError::InvalidParameter(m));
     if let Some(m) = pos(hc.memory)
@@ -208,7 +208,7 @@ pub fn resources(hc: &HostConfig) -> Result<ResourcesSpec, EngineError> {
             "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
         );
     }
-    Ok(ResourcesSpec {
+    Ok(Resources {
         memory: pos(hc.memory),
         memory_reservation: pos(hc.memory_reservation),
         memory_swap: hc
