@@ -282,6 +282,8 @@ fn images_through_the_docker_cli() {
     let miss = missing_keys(&sample("images_bb_1_json.json"), &v, &["GraphDriver.Data"]);
     assert!(miss.is_empty(), "image inspect misses {miss:?}: {v}");
     assert_eq!(v["Id"], id.as_str());
+    // dockerd's comment for an import without a message.
+    assert_eq!(v["Comment"], "Imported from -");
     let (_, list) = d.api("GET", "/images/json", None);
     let miss = missing_keys(&sample("images_json.json"), &list, &[]);
     assert!(miss.is_empty(), "image list misses {miss:?}: {list}");

@@ -80,10 +80,13 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError>
             .filter(|c| !c.is_empty())
             .collect(),
         reference,
-        message: q
-            .get("message")
-            .filter(|m| !m.is_empty())
-            .map(str::to_string),
+        // dockerd's default comment for an import from the request body.
+        message: Some(
+            q.get("message")
+                .filter(|m| !m.is_empty())
+                .unwrap_or("Imported from -")
+                .to_string(),
+        ),
         max_expanded_bytes: 0,
     };
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(16);
