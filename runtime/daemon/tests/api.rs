@@ -394,6 +394,27 @@ fn daemon_log_defaults_and_unreadable_drivers() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nosuchdriver"));
+    // Bad driver options are refused at create by the driver's own
+    // validate, naming the key or the value, and leave no container.
+    let before = d.docker_ok(&["ps", "-aq"]);
+    for (opt, needle) in [
+        ("colour=blue", "colour"),
+        ("max-size=huge", "huge"),
+        ("mode=sometimes", "sometimes"),
+    ] {
+        let o = d.docker(&[
+            "run",
+            "-d",
+            "--log-opt",
+            opt,
+            "lookout-busybox:latest",
+            "true",
+        ]);
+        assert_eq!(o.status.code(), Some(125), "--log-opt {opt} was accepted");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(needle), "--log-opt {opt}: {e}");
+    }
+    assert_eq!(d.docker_ok(&["ps", "-aq"]), before, "a container was left");
     // logs needs a stream.
     let (st, v) = d.api("GET", "/containers/dflt/logs", None);
     assert_eq!(st, 400, "{v}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bollard_stubs::models::{ContainerConfig, HostConfig, RestartPolicyNameEnum};
 use lookout_cgroups::Cgroup;
-use lookout_core::plugin::{PluginKind, PluginPath};
+use lookout_core::plugin::PluginPath;
 use lookout_core::spec::{
     CONFIG_FILE, ContainerMetaSpec, ContainerSpec, EXIT_FILE, LogDriverSpec, ProcessSpec,
     SHIM_PID_FILE,
@@ -167,11 +167,18 @@ impl Engine {
         let (log_driver, log_opts) =
             create::log_config(&hc, &self.cfg.log_driver, &self.cfg.log_opts);
         if log_driver != "none" {
-            PluginPath::standard(Some(&self.cfg.data_root))
-                .find(PluginKind::Log, &log_driver)
-                .map_err(|e| {
-                    EngineError::InvalidParameter(format!("log driver {log_driver:?}: {e}"))
-                })?;
+            // As dockerd: the driver and its options are checked at create
+            // (the plugin's own validate), so a bad --log-opt leaves no
+            // container behind.
+            let req = lookout_core::logs::setup::DriverRequest {
+                name: log_driver.clone(),
+                opts: log_opts.clone(),
+            };
+            lookout_core::logs::setup::check(
+                &PluginPath::standard(Some(&self.cfg.data_root)),
+                &req,
+            )
+            .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         }
         let (cmd, ep) = merge_command(
             req.config.cmd.clone(),
