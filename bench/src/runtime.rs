@@ -141,7 +141,7 @@ pub fn start(runs: usize, rootfs: &Path) -> Result<()> {
             .arg(&plugins)
             .args(["--", "/bin/true"])
             .env("LOOKOUT_SHIM_TIMINGS", &timings);
-        spawn_at.push(crate::runtime::monotonic_ns());
+        spawn_at.push(lookout_core::logs::pipeline::monotonic_ns());
         c
     })?;
     let phases = phase_breakdown(&timings, &spawn_at[3..])?;
@@ -213,17 +213,6 @@ pub fn start(runs: usize, rootfs: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// CLOCK_MONOTONIC in nanoseconds (comparable with the shim's marks).
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The median duration of each phase, from the shim's marks.

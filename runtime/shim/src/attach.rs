@@ -9,6 +9,7 @@ use lookout_core::plugin::WriteOutcome;
 use std::io::Write;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,10 @@ struct HubState {
 /// The attached clients of one container.
 pub struct AttachHub {
     state: Mutex<HubState>,
+    /// Someone wants frames (a replay is kept or a client is attached):
+    /// read without the lock on every batch, so a container nobody
+    /// attaches to costs the log path no framing, copying or locking.
+    wanted: AtomicBool,
     /// Signalled on the first attach.
     first: std::sync::Condvar,
 }
@@ -48,6 +53,7 @@ impl AttachHub {
                 ..Default::default()
             }),
             first: std::sync::Condvar::new(),
+            wanted: AtomicBool::new(true),
         })
     }
 
@@ -68,6 +74,13 @@ impl AttachHub {
         } else {
             st.clients.push(client);
         }
+        self.update_wanted(&st);
+    }
+
+    /// Recomputes `wanted`; called with the state locked.
+    fn update_wanted(&self, st: &HubState) {
+        self.wanted
+            .store(st.replay_open || !st.clients.is_empty(), Ordering::Release);
     }
 
     /// Waits until some client has attached, at most `timeout`; true if
@@ -94,6 +107,7 @@ impl AttachHub {
             }
         }
         st.clients.retain_mut(|c| c.write_all(frames).is_ok());
+        self.update_wanted(&st);
     }
 
     /// Ends every attach with EOF. What was kept for a first attach stays
@@ -104,6 +118,7 @@ impl AttachHub {
         for c in st.clients.drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
+        self.update_wanted(&st);
     }
 }
 
@@ -141,6 +156,9 @@ impl AttachSink {
 
 impl Sink for AttachSink {
     fn write(&mut self, recs: &[LkLogRecord]) -> WriteOutcome {
+        if !self.hub.wanted.load(Ordering::Acquire) {
+            return WriteOutcome::Ok;
+        }
         self.buf.clear();
         for r in recs {
             // SAFETY: the pipeline keeps every record's bytes alive and

@@ -72,7 +72,7 @@ enum Cmd {
 }
 
 fn main() -> Result<()> {
-    supervise::T0.get_or_init(supervise::monotonic_ns);
+    supervise::T0.get_or_init(lookout_core::logs::pipeline::monotonic_ns);
     match Cli::parse().cmd {
         Cmd::Start {
             state_dir,

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use lookout_abi::{LK_STREAM_STDERR, LK_STREAM_STDOUT};
 use lookout_core::container::{Container, Stdio};
 use lookout_core::logs::options::{HostLogOptions, Mode};
-use lookout_core::logs::pipeline::{DriverSpec, Pipeline};
+use lookout_core::logs::pipeline::{DriverSpec, Pipeline, monotonic_ns};
 use lookout_core::logs::setup::{self, DriverRequest};
 use lookout_core::plugin::{ContainerInfo, PluginPath};
 use lookout_core::shim_proto::{self, Status};
@@ -32,17 +32,6 @@ use std::time::Duration;
 /// When the shim process began (`main`), CLOCK_MONOTONIC nanoseconds, for
 /// the phase timings.
 pub static T0: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-
-/// CLOCK_MONOTONIC in nanoseconds (comparable across processes).
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// Phase timings (CLOCK_MONOTONIC ns at the end of each phase), appended as one JSON line to the file named by
 /// `LOOKOUT_SHIM_TIMINGS` when it is set (the start benchmark reads them).

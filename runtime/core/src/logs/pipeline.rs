@@ -802,6 +802,18 @@ pub fn now_unix_nano() -> i64 {
         .unwrap_or(0)
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: comparable across processes (the shim's
+/// phase timings and the start benchmark read the same clock).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// The driver thread: pops, writes with retries, accounts, and at the end
 /// flushes and stops the sink.
 fn drive(q: Arc<Queue>, stats: Arc<DriverStats>, mut sink: Box<dyn Sink>) -> Result<(), String> {

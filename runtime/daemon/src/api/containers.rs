@@ -38,30 +38,6 @@ fn stream_type(rec: &Record) -> &'static str {
     if is_tty(rec) { RAW_STREAM } else { MULTIPLEXED }
 }
 
-/// Docker's default masked paths (what the runtime applies when the
-/// container names none).
-const DEFAULT_MASKED: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-];
-
-/// Docker's default read-only paths.
-const DEFAULT_READONLY: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
 fn bad_json(what: &str, e: serde_json::Error) -> ApiError {
     ApiError::bad_request(format!("invalid JSON in {what}: {e}"))
 }
@@ -408,8 +384,9 @@ fn host_config_json(rec: &Record) -> Value {
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
-        "MaskedPaths": DEFAULT_MASKED,
-        "ReadonlyPaths": DEFAULT_READONLY,
+        // The lists the runtime applies (the spec names none).
+        "MaskedPaths": lookout_core::isolate::DEFAULT_MASKED_PATHS,
+        "ReadonlyPaths": lookout_core::isolate::DEFAULT_READONLY_PATHS,
     });
     overlay(
         &mut base,
