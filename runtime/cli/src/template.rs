@@ -614,16 +614,11 @@ pub fn indent_json(src: &[u8], indent: &str) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/docker-api-samples/containers_sample_json.json"
-    );
+    const SAMPLE: &[u8] =
+        include_bytes!("../../../tests/fixtures/docker-api-samples/containers_sample_json.json");
 
     fn sample() -> Json {
-        match std::fs::read(SAMPLE) {
-            Ok(b) => Json::parse(&b).unwrap(),
-            Err(_) => Json::parse(INLINE.as_bytes()).unwrap(),
-        }
+        Json::parse(SAMPLE).unwrap()
     }
 
     const INLINE: &str = r#"{"Id":"c1a48da6340d","Name":"/sample",

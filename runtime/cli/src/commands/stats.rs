@@ -320,17 +320,13 @@ pub async fn stats(client: &Client, a: &StatsArgs) -> Result<i32> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/docker-api-samples/containers_sample_stats_stream_false.json"
+    const SAMPLE: &[u8] = include_bytes!(
+        "../../../../tests/fixtures/docker-api-samples/containers_sample_stats_stream_false.json"
     );
 
     #[test]
     fn the_sample_computes_as_docker() {
-        let Ok(text) = std::fs::read(SAMPLE) else {
-            panic!("missing {SAMPLE}");
-        };
-        let s: StatsJson = serde_json::from_slice(&text).unwrap();
+        let s: StatsJson = serde_json::from_slice(SAMPLE).unwrap();
         let u = compute(&s);
         // (34452973 - 32931589) / (8440780000000 - 8438780000000) * 2 * 100
         assert!(
